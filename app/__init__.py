@@ -1,0 +1,47 @@
+"""Face Privacy Guard: the application factory."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from app import errors
+from app.batch import BatchService, default_detector
+from app.config import ROOT, load_config
+from app.jobs import JobRegistry
+
+
+@dataclass
+class FaceGuard:
+    """The state one app owns: its config, job registry and batch service."""
+
+    config: dict[str, Any]
+    data_dir: Path
+    registry: JobRegistry
+    batch: BatchService
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build an app with its own registry, executor and data folder."""
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app.config.update(load_config(config))
+    app.json.ensure_ascii = False
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    data_dir = Path(app.config["DATA_DIR"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    registry = JobRegistry()
+    app.extensions["faceguard"] = FaceGuard(
+        config=dict(app.config), data_dir=data_dir, registry=registry,
+        batch=BatchService(registry, workers=app.config["WORKERS"],
+                           detector_factory=app.config.get("DETECTOR_FACTORY") or default_detector))
+
+    errors.init_app(app)
+    from app.web import api, pages
+
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+    return app

@@ -1,0 +1,55 @@
+"""Every default in one place, overridable from the environment as FACEGUARD_<NAME>."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS: dict[str, Any] = {
+    # Where jobs live: one directory per job (inputs, outputs, state, result zip).
+    "DATA_DIR": str(ROOT / "instance" / "jobs"),
+    # Largest request body Flask accepts; larger uploads get a 413.
+    "MAX_CONTENT_LENGTH": 2 * 1024**3,
+    # Most input files (images, and members of zips) one job may hold.
+    "MAX_FILES": 5000,
+    # Images with more pixels than this fail before they are decoded.
+    "MAX_PIXELS": 100_000_000,
+    # Zip members: total uncompressed bytes per upload, and the largest
+    # uncompressed/compressed ratio a member may reach while it is read.
+    "MAX_UNZIPPED_BYTES": 8 * 1024**3,
+    "MAX_ZIP_RATIO": 200,
+    # Worker threads of the batch service (0: one per CPU).
+    "WORKERS": 0,
+    # Detection: minimum MediaPipe score, and how far each box is grown on every
+    # side, as a fraction of its size (the top grows 1.5 times as much, to reach
+    # the forehead and hair line).
+    "DETECTION_THRESHOLD": 0.5,
+    "BOX_PADDING": 0.2,
+    "JPEG_QUALITY": 92,
+}
+
+
+def _coerce(default: Any, raw: str) -> Any:
+    """Turn an environment string into the type of its default."""
+    if isinstance(default, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    return raw
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the defaults, then FACEGUARD_* environment values, then overrides."""
+    config = dict(DEFAULTS)
+    for key, default in DEFAULTS.items():
+        raw = os.environ.get(f"FACEGUARD_{key}")
+        if raw is not None:
+            config[key] = _coerce(default, raw)
+    config.update(overrides or {})
+    if not config["WORKERS"]:
+        config["WORKERS"] = os.cpu_count() or 1
+    return config

@@ -1,0 +1,184 @@
+"""Jobs, their files, and the lock-protected registry the progress endpoint reads."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+
+class JobState(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class FileState(str, Enum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # not an image (e.g. .DS_Store in a zip): listed, never processed
+
+
+@dataclass(frozen=True)
+class Region:
+    """One redacted rectangle in output pixels, and what found it."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    score: float
+    engine: str
+
+    def box(self) -> list[int]:
+        return [self.x, self.y, self.w, self.h]
+
+
+@dataclass
+class FileEntry:
+    """One input file of a job: where it is, where its output goes, how it ended."""
+
+    index: int
+    name: str
+    source: Path | None
+    output: Path | None
+    state: FileState = FileState.PENDING
+    error: str | None = None
+    width: int | None = None
+    height: int | None = None
+    regions: list[Region] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"name": self.name, "state": self.state.value,
+                "faces": len(self.regions), "error": self.error}
+
+    def report(self) -> dict[str, Any]:
+        return {**self.summary(), "width": self.width, "height": self.height,
+                "regions": [r.box() for r in self.regions],
+                "detections": [{"box": r.box(), "score": round(r.score, 3), "engine": r.engine}
+                               for r in self.regions]}
+
+
+@dataclass
+class Job:
+    id: str
+    directory: Path
+    files: list[FileEntry]
+    options: dict[str, Any]
+    state: JobState = JobState.QUEUED
+    error: str | None = None
+    created: float = field(default_factory=time.time)
+    finished: float | None = None
+
+    def count(self, state: FileState) -> int:
+        return sum(1 for f in self.files if f.state is state)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Snapshot for the progress endpoint."""
+        done, failed = self.count(FileState.DONE), self.count(FileState.FAILED)
+        return {"id": self.id, "state": self.state.value, "error": self.error,
+                "total": len(self.files) - self.count(FileState.SKIPPED),
+                "processed": done + failed, "failed": failed,
+                "skipped": self.count(FileState.SKIPPED),
+                "faces": sum(len(f.regions) for f in self.files),
+                "options": dict(self.options),
+                "files": [f.summary() for f in self.files]}
+
+    def report(self) -> dict[str, Any]:
+        """The report.json document: every input file and how it ended."""
+        snapshot = self.to_dict()
+        return {"job": self.id, **snapshot["options"],
+                "created": self.created, "finished": self.finished,
+                "summary": {k: snapshot[k] for k in ("total", "processed", "failed", "skipped", "faces")},
+                "files": [f.report() for f in self.files]}
+
+
+class JobRegistry:
+    """All jobs of one app, behind one lock; readers get copies."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, Job] = {}
+        self._changed = threading.Condition()
+
+    def add(self, job: Job) -> None:
+        with self._changed:
+            self._jobs[job.id] = job
+            self._changed.notify_all()
+
+    def snapshot(self, job_id: str) -> dict[str, Any] | None:
+        with self._changed:
+            job = self._jobs.get(job_id)
+            return job.to_dict() if job else None
+
+    def report(self, job_id: str) -> dict[str, Any] | None:
+        with self._changed:
+            job = self._jobs.get(job_id)
+            return job.report() if job else None
+
+    def copy(self, job_id: str) -> Job | None:
+        """A detached copy of the job and its files, for work outside the lock."""
+        with self._changed:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            return replace(job, files=[replace(f, regions=list(f.regions)) for f in job.files],
+                           options=dict(job.options))
+
+    def start(self, job_id: str) -> None:
+        self._update(job_id, state=JobState.RUNNING)
+
+    def finish(self, job_id: str) -> None:
+        self._update(job_id, state=JobState.DONE, finished=time.time())
+
+    def fail(self, job_id: str, error: str) -> None:
+        self._update(job_id, state=JobState.FAILED, error=error, finished=time.time())
+
+    def finish_file(self, job_id: str, index: int, *, error: str | None = None,
+                    width: int | None = None, height: int | None = None,
+                    regions: list[Region] | None = None) -> bool:
+        """Record one file's outcome; return True when it was the job's last pending file."""
+        with self._changed:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return False
+            entry = job.files[index]
+            if entry.state is not FileState.PENDING:
+                return False
+            entry.state = FileState.FAILED if error else FileState.DONE
+            entry.error, entry.width, entry.height = error, width, height
+            entry.regions = list(regions or [])
+            self._changed.notify_all()
+            return job.count(FileState.PENDING) == 0
+
+    def remove(self, job_id: str) -> Job | None:
+        with self._changed:
+            job = self._jobs.pop(job_id, None)
+            self._changed.notify_all()
+            return job
+
+    def __contains__(self, job_id: str) -> bool:
+        with self._changed:
+            return job_id in self._jobs
+
+    def wait(self, job_id: str, timeout: float | None = None) -> dict[str, Any] | None:
+        """Block until the job is done, failed or gone; return its last snapshot."""
+        def ended() -> bool:
+            job = self._jobs.get(job_id)
+            return job is None or job.state in (JobState.DONE, JobState.FAILED)
+
+        with self._changed:
+            self._changed.wait_for(ended, timeout)
+            job = self._jobs.get(job_id)
+            return job.to_dict() if job else None
+
+    def _update(self, job_id: str, **changes: Any) -> None:
+        with self._changed:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                for key, value in changes.items():
+                    setattr(job, key, value)
+                self._changed.notify_all()

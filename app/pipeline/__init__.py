@@ -1,0 +1,1 @@
+"""The per-image pipeline: decode, detect, redact, encode."""

@@ -1,0 +1,53 @@
+"""One image through the pipeline: read -> detect -> redact -> write -> ImageResult."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.errors import ImageError
+from app.jobs import Region
+from app.pipeline import imageio, redact
+from app.pipeline.detect import Detector
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything a worker needs to process an image, frozen once per job."""
+
+    method: str = "blur"
+    boxes: bool = False
+    threshold: float = 0.5
+    padding: float = 0.2
+    jpeg_quality: int = 92
+    max_pixels: int = 100_000_000
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    width: int
+    height: int
+    regions: list[Region] = field(default_factory=list)
+
+
+def process_image(source: Path, output: Path, detector: Detector, options: Options) -> ImageResult:
+    """Redact every face found in `source` and write the result to `output`.
+
+    Fail closed: any error raises before `output` exists, so an image that could not
+    be redacted is never written.
+    """
+    pixels, _ = imageio.read_image(source, options.max_pixels)
+    height, width = pixels.shape[:2]
+    try:
+        faces = detector(pixels[:, :, :3])
+    except Exception as exc:  # a detector fault must fail the file, never skip redaction
+        raise ImageError(f"Face detection failed on this image ({type(exc).__name__}).") from exc
+    regions = []
+    for face in faces:
+        rect = redact.expand((face.x, face.y, face.w, face.h), options.padding, width, height)
+        if rect is not None:
+            regions.append(Region(*rect, score=face.score, engine=face.engine))
+    redacted = redact.redact(pixels, [r.box() for r in regions], options.method, options.boxes)
+    data = imageio.encode_image(redacted, output.suffix, options.jpeg_quality)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    imageio.write_atomic(output, data)
+    return ImageResult(width, height, regions)

@@ -1,0 +1,109 @@
+"""JSON API under /api/jobs: create, poll, download, delete."""
+from __future__ import annotations
+
+import secrets
+import shutil
+
+from flask import Blueprint, current_app, request, send_file, url_for
+
+from app.errors import BadRequest, NotFound, NotReady, Unsupported
+from app.ingest import Intake
+from app.jobs import Job, JobState
+from app.pipeline.process import Options
+from app.pipeline.redact import METHODS
+from app.results import RESULT_NAME, write_result_zip
+
+bp = Blueprint("api", __name__, url_prefix="/api/jobs")
+
+_FLAGS = {"0": False, "false": False, "off": False, "": False, "1": True, "true": True, "on": True}
+
+
+def _guard():
+    return current_app.extensions["faceguard"]
+
+
+def _options(form) -> Options:
+    """Read the job's options from the form, refusing anything unknown."""
+    method = form.get("method", "blur").strip().lower()
+    if method not in METHODS:
+        raise BadRequest(f"Unknown method {method!r}: use one of {', '.join(METHODS)}.")
+    boxes = form.get("boxes", "0").strip().lower()
+    if boxes not in _FLAGS:
+        raise BadRequest("The field 'boxes' takes 1 (draw outlines) or 0 (no outlines).")
+    config = _guard().config
+    return Options(method=method, boxes=_FLAGS[boxes], threshold=config["DETECTION_THRESHOLD"],
+                   padding=config["BOX_PADDING"], jpeg_quality=config["JPEG_QUALITY"],
+                   max_pixels=config["MAX_PIXELS"])
+
+
+def _collect(job_id: str, uploads) -> Intake:
+    """Save the uploads into a new job directory; the directory goes if anything fails."""
+    guard, config = _guard(), _guard().config
+    directory = guard.data_dir / job_id
+    outputs = directory / "outputs"
+    intake = Intake(directory, lambda index, name: outputs / f"{index:06d}{_suffix(name)}",
+                    max_files=config["MAX_FILES"], max_unzipped=config["MAX_UNZIPPED_BYTES"],
+                    max_ratio=config["MAX_ZIP_RATIO"])
+    try:
+        for upload in uploads:
+            intake.add_stream(upload.filename or "unnamed", upload.stream)
+        if not intake.usable:
+            raise Unsupported("Nothing in the upload is a photo this tool can process. "
+                              "Send JPEG, PNG, WebP, BMP or TIFF images, or zips of them.")
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    return intake
+
+
+def _suffix(name: str) -> str:
+    return "." + name.rsplit(".", 1)[-1].lower() if "." in name else ".png"
+
+
+@bp.post("")
+def create_job():
+    """Accept images and zips, queue them as one job."""
+    uploads = [f for f in request.files.getlist("images") if f and (f.filename or f.content_length)]
+    if not uploads:
+        raise BadRequest("No files were sent. Attach images or zips in the form field 'images'.")
+    options = _options(request.form)
+    job_id = secrets.token_hex(16)
+    intake = _collect(job_id, uploads)
+    job = Job(id=job_id, directory=_guard().data_dir / job_id, files=intake.entries,
+              options={"method": options.method, "boxes": options.boxes})
+    _guard().registry.add(job)
+    _guard().batch.submit(job, options, write_result_zip)
+    return {"id": job_id, "status_url": url_for("api.job_status", job_id=job_id),
+            "result_url": url_for("api.job_result", job_id=job_id)}, 202
+
+
+@bp.get("/<job_id>")
+def job_status(job_id: str):
+    """Report the job's progress and every file's state."""
+    snapshot = _guard().registry.snapshot(job_id)
+    if snapshot is None:
+        raise NotFound("No such job. It may have been deleted or expired; start a new one.")
+    return snapshot
+
+
+@bp.get("/<job_id>/result")
+def job_result(job_id: str):
+    """Send the result zip once the job is finished."""
+    snapshot = job_status(job_id)
+    if snapshot["state"] in (JobState.QUEUED, JobState.RUNNING):
+        raise NotReady(f"The job is still {snapshot['state']} "
+                       f"({snapshot['processed']} of {snapshot['total']} done). Try again when it is done.")
+    path = _guard().data_dir / job_id / RESULT_NAME
+    if not path.is_file():
+        raise NotReady(snapshot["error"] or "This job has no result to download.")
+    return send_file(path, mimetype="application/zip", as_attachment=True,
+                     download_name=f"faceguard-{job_id[:8]}.zip")
+
+
+@bp.delete("/<job_id>")
+def delete_job(job_id: str):
+    """Forget the job and delete every file it has on disk."""
+    if _guard().registry.remove(job_id) is None:
+        raise NotFound("No such job. It may have been deleted or expired already.")
+    shutil.rmtree(_guard().data_dir / job_id, ignore_errors=True)
+    return "", 204

@@ -1,0 +1,27 @@
+"""Shared fixtures: an app per test (through the factory), its client, and real test photos."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from app import create_app
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = create_app({"DATA_DIR": str(tmp_path / "jobs"), "WORKERS": 2, "TESTING": True})
+    yield app
+    app.extensions["faceguard"].batch.shutdown()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """NASA's public-domain portrait of Eileen Collins (shipped by scikit-image), as BGR."""
+    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)

@@ -1,0 +1,59 @@
+"""Helpers the tests share: encoding photos, building zips, driving jobs through the API."""
+from __future__ import annotations
+
+import io
+import zipfile
+
+import cv2
+import numpy as np
+
+
+def encode(pixels: np.ndarray, ext: str = ".jpg") -> bytes:
+    ok, buf = cv2.imencode(ext, pixels)
+    assert ok
+    return buf.tobytes()
+
+
+def make_zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, payload in members.items():
+            zf.writestr(name, payload)
+    return buf.getvalue()
+
+
+def post_job(client, files: list[tuple[str, bytes]], **fields):
+    """POST /api/jobs with (name, bytes) files in the 'images' field."""
+    form = {"images": [(io.BytesIO(payload), name) for name, payload in files], **fields}
+    return client.post("/api/jobs", data=form, content_type="multipart/form-data")
+
+
+def finish(app, response) -> dict:
+    """Wait for a job created by `response` to end, and return its last snapshot."""
+    assert response.status_code == 202, response.get_json()
+    snapshot = app.extensions["faceguard"].batch.wait(response.get_json()["id"], timeout=120)
+    assert snapshot and snapshot["state"] in ("done", "failed"), snapshot
+    return snapshot
+
+
+def result_zip(client, job_id: str) -> zipfile.ZipFile:
+    response = client.get(f"/api/jobs/{job_id}/result")
+    assert response.status_code == 200, response.get_json()
+    assert response.mimetype == "application/zip"
+    return zipfile.ZipFile(io.BytesIO(response.data))
+
+
+def jpeg_with_exif(pixels_bgr: np.ndarray, orientation: int) -> bytes:
+    """A JPEG carrying an EXIF orientation, a GPS position and camera make/model."""
+    from PIL import Image
+
+    img = Image.fromarray(cv2.cvtColor(pixels_bgr, cv2.COLOR_BGR2RGB))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "FaceGuardTestCam"  # Make
+    exif[0x0110] = "Model-X"  # Model
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2], gps[3], gps[4] = "N", (51.0, 30.0, 0.0), "W", (0.0, 7.0, 0.0)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=95, exif=exif)
+    return buf.getvalue()

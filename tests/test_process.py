@@ -1,0 +1,67 @@
+"""One image through the real pipeline: real MediaPipe on a real face, and fail-closed behaviour."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from app.errors import ImageError
+from app.pipeline.detect import MediaPipeDetector
+from app.pipeline.process import Options, process_image
+from tests.test_redact import detail
+
+# Where Eileen Collins' face is in the astronaut photo (eyebrows to chin, by eye).
+FACE = (185, 80, 80, 90)
+
+
+@pytest.fixture(scope="module")
+def detector():
+    d = MediaPipeDetector(threshold=0.5)
+    yield d
+    d.close()
+
+
+def test_mediapipe_finds_the_astronauts_face(detector, astronaut):
+    faces = detector(astronaut)
+    assert len(faces) == 1
+    face = faces[0]
+    cx, cy = face.x + face.w / 2, face.y + face.h / 2
+    assert FACE[0] < cx < FACE[0] + FACE[2] and FACE[1] < cy < FACE[1] + FACE[3]
+    assert face.score > 0.7 and face.engine == "mediapipe"
+
+
+def test_face_is_smoothed_and_background_untouched(tmp_path, detector, astronaut):
+    source, output = tmp_path / "in.png", tmp_path / "out.png"
+    cv2.imwrite(str(source), astronaut)
+    result = process_image(source, output, detector, Options())
+    out = cv2.imread(str(output))
+    assert (result.width, result.height) == (512, 512) and len(result.regions) == 1
+    region = result.regions[0]
+    x, y, w, h = FACE
+    assert region.x <= x and region.y <= y and region.x + region.w >= x + w and region.y + region.h >= y + h
+    face_before, face_after = astronaut[y:y + h, x:x + w], out[y:y + h, x:x + w]
+    assert np.abs(face_after.astype(int) - face_before).mean() > 8
+    assert detail(face_after) < 0.05 * detail(face_before)
+    outside = np.ones((512, 512), bool)
+    outside[region.y:region.y + region.h, region.x:region.x + region.w] = False
+    assert np.array_equal(out[outside], astronaut[outside])
+
+
+def test_a_detector_error_writes_nothing(tmp_path, astronaut):
+    def broken(_image):
+        raise RuntimeError("model crashed")
+
+    source, output = tmp_path / "in.jpg", tmp_path / "out.jpg"
+    cv2.imwrite(str(source), astronaut)
+    with pytest.raises(ImageError, match="Face detection failed"):
+        process_image(source, output, broken, Options())
+    assert not output.exists() and list(tmp_path.iterdir()) == [source]
+
+
+def test_a_photo_without_faces_is_written_unchanged_in_size(tmp_path, detector):
+    source, output = tmp_path / "sky.png", tmp_path / "sky.png.out.png"
+    sky = np.zeros((300, 400, 3), np.uint8)
+    sky[:] = (200, 150, 90)
+    cv2.imwrite(str(source), sky)
+    result = process_image(source, output, detector, Options())
+    assert result.regions == [] and np.array_equal(cv2.imread(str(output)), sky)
