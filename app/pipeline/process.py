@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from app.errors import ImageError
 from app.jobs import Region
 from app.pipeline import imageio, redact
+from app.pipeline import presets
 from app.pipeline.detect import Detector
 
 
@@ -16,10 +18,24 @@ class Options:
 
     method: str = "blur"
     boxes: bool = False
-    threshold: float = 0.5
+    preset: str = "fast"
+    threshold: float | None = None
     padding: float = 0.2
     jpeg_quality: int = 92
     max_pixels: int = 100_000_000
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], *, method: str, boxes: bool, preset: str) -> Options:
+        """Combine a person's choices for one job with the server's settings."""
+        return cls(method=method, boxes=boxes, preset=preset, threshold=config["DETECTION_THRESHOLD"],
+                   padding=config["BOX_PADDING"], jpeg_quality=config["JPEG_QUALITY"],
+                   max_pixels=config["MAX_PIXELS"])
+
+    def describe(self) -> dict[str, Any]:
+        """What the job records of its options: the preset that really ran and its engines."""
+        preset, note = presets.resolve(self.preset)
+        return {"method": self.method, "boxes": self.boxes, "preset": preset.name,
+                "engines": presets.engines(preset.name), "note": note}
 
 
 @dataclass(frozen=True)

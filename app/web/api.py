@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, request, send_file, url_for
 from app.errors import BadRequest, NotFound, NotReady, Unsupported
 from app.ingest import Intake
 from app.jobs import Job, JobState
+from app.pipeline.presets import PRESETS
 from app.pipeline.process import Options
 from app.pipeline.redact import METHODS
 from app.results import RESULT_NAME, write_result_zip
@@ -31,9 +32,10 @@ def _options(form) -> Options:
     if boxes not in _FLAGS:
         raise BadRequest("The field 'boxes' takes 1 (draw outlines) or 0 (no outlines).")
     config = _guard().config
-    return Options(method=method, boxes=_FLAGS[boxes], threshold=config["DETECTION_THRESHOLD"],
-                   padding=config["BOX_PADDING"], jpeg_quality=config["JPEG_QUALITY"],
-                   max_pixels=config["MAX_PIXELS"])
+    preset = form.get("preset", config["DEFAULT_PRESET"]).strip().lower()
+    if preset not in PRESETS:
+        raise BadRequest(f"Unknown preset {preset!r}: use one of {', '.join(PRESETS)}.")
+    return Options.from_config(config, method=method, boxes=_FLAGS[boxes], preset=preset)
 
 
 def _collect(job_id: str, uploads) -> Intake:
@@ -70,7 +72,7 @@ def create_job():
     job_id = secrets.token_hex(16)
     intake = _collect(job_id, uploads)
     job = Job(id=job_id, directory=_guard().data_dir / job_id, files=intake.entries,
-              options={"method": options.method, "boxes": options.boxes})
+              options=options.describe())
     _guard().registry.add(job)
     _guard().batch.submit(job, options, write_result_zip)
     return {"id": job_id, "status_url": url_for("api.job_status", job_id=job_id),

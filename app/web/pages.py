@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template
 
 from app.pipeline.imageio import IMAGE_EXTENSIONS
+from app.pipeline.presets import PRESETS
 
 bp = Blueprint("pages", __name__)
 
@@ -12,5 +13,6 @@ bp = Blueprint("pages", __name__)
 def index():
     """Serve the upload page."""
     accept = ",".join(sorted(IMAGE_EXTENSIONS) + [".zip"])
-    return render_template("index.html", accept=accept,
+    return render_template("index.html", accept=accept, presets=PRESETS.values(),
+                           default_preset=current_app.config["DEFAULT_PRESET"],
                            max_bytes=current_app.config["MAX_CONTENT_LENGTH"])

@@ -1,0 +1,69 @@
+"""Detection presets: how hard to look for faces, traded against time."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from app.pipeline.detect import (Detector, EnsembleDetector, MediaPipeDetector, YuNetDetector,
+                                 yunet_available)
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    summary: str  # in plain words, for the page and --help
+    build: Callable[[float | None], Detector]
+    needs_yunet: bool
+
+
+def _fast(threshold: float | None) -> Detector:
+    return MediaPipeDetector(threshold=0.5 if threshold is None else threshold)
+
+
+# MediaPipe, the primary engine, runs in every preset; beside YuNet its own verdict
+# stands where it is sure (0.75: above its highest score on our face-free photos).
+def _mediapipe_vote() -> list[Detector]:
+    return [MediaPipeDetector(threshold=0.75)]
+
+
+def _balanced(threshold: float | None) -> Detector:
+    return EnsembleDetector([YuNetDetector(long_side=1024, max_upscale=2.5, flip=True)],
+                            threshold=0.5 if threshold is None else threshold, independent=_mediapipe_vote())
+
+
+def _thorough(threshold: float | None) -> Detector:
+    return EnsembleDetector([YuNetDetector(long_side=1024, max_upscale=2.5, flip=True),
+                             YuNetDetector(long_side=640, max_upscale=2.0, flip=True)],
+                            threshold=0.35 if threshold is None else threshold, independent=_mediapipe_vote())
+
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    Preset("fast", "Fast: one quick look. Fine for portraits and close-ups; misses small faces.",
+           _fast, needs_yunet=False),
+    Preset("balanced", "Balanced: finds small faces in group photos and crowds.",
+           _balanced, needs_yunet=True),
+    Preset("thorough", "Thorough: looks twice at two sizes; slowest, misses least.",
+           _thorough, needs_yunet=True),
+)}
+DEFAULT_PRESET = "balanced"
+
+
+def resolve(name: str) -> tuple[Preset, str | None]:
+    """The preset that will really run for `name`, and a note if it had to fall back."""
+    preset = PRESETS[name]
+    if preset.needs_yunet and not yunet_available():
+        return PRESETS["fast"], (f"The '{name}' preset needs the YuNet engine (package yuface), "
+                                 "which is not installed on this platform; the 'fast' preset ran instead.")
+    return preset, None
+
+
+def engines(name: str) -> list[str]:
+    """The detection engines a preset runs on this machine."""
+    preset, _ = resolve(name)
+    return ["mediapipe", "yunet"] if preset.needs_yunet else ["mediapipe"]
+
+
+def build_detector(name: str, threshold: float | None = None) -> Detector:
+    """Build the detector for a preset (one per worker thread)."""
+    preset, _ = resolve(name)
+    return preset.build(threshold)
