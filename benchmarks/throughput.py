@@ -1,0 +1,163 @@
+"""Throughput on 1080p JPEGs, side by side in one process: codec floor, seed baseline, every preset.
+
+    python -m benchmarks.throughput ../shared/data/faces [--workers 2] [--count 100]
+
+Derives --count 1920x1080 JPEGs from the photos under FOLDER (resized to cover the frame and
+centre-cropped, repeated as needed), then measures images per second for:
+  floor      decode + encode only, with --workers threads (the product's own codec calls)
+  seed       the seed's serial loop: cv2.imread -> MediaPipe on the full frame ->
+             99x99 GaussianBlur on each face -> cv2.imwrite
+  <preset>   the product's BatchService (the code the server runs) at 1 and --workers workers
+Each row is the best of --rounds runs, the rows taking turns, so that a busy moment on a
+shared machine does not land on one row only.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+
+from app.batch import BatchService
+from app.config import load_config
+from app.jobs import FileEntry, Job, JobRegistry
+from app.pipeline import imageio
+from app.pipeline.presets import PRESETS
+from app.pipeline.process import Options
+from app.results import write_report
+
+SIZE = (1920, 1080)
+
+
+def prepare(folder: Path, count: int, out: Path) -> list[Path]:
+    """Write `count` 1080p JPEGs derived from the photos under `folder`."""
+    sources = sorted(p for p in folder.rglob("*") if imageio.is_image_name(p.name))
+    if not sources:
+        raise SystemExit(f"no photos under {folder}")
+    out.mkdir(parents=True, exist_ok=True)
+    frames = []
+    for i in range(count):
+        target = out / f"{i:04d}.jpg"
+        if not target.exists():
+            image = cv2.imread(str(sources[i % len(sources)]))
+            scale = max(SIZE[0] / image.shape[1], SIZE[1] / image.shape[0])
+            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+            y, x = (image.shape[0] - SIZE[1]) // 2, (image.shape[1] - SIZE[0]) // 2
+            cv2.imwrite(str(target), image[y:y + SIZE[1], x:x + SIZE[0]], [cv2.IMWRITE_JPEG_QUALITY, 90])
+        frames.append(target)
+    return frames
+
+
+def floor(frames: list[Path], workers: int, out: Path) -> float:
+    """Decode + encode only, through the product's codec functions."""
+    def one(i_path):
+        i, path = i_path
+        pixels, _ = imageio.read_image(path, 10**9)
+        imageio.write_atomic(out / f"{i}.jpg", imageio.encode_image(pixels, ".jpg", 92))
+
+    with ThreadPoolExecutor(workers) as pool:
+        start = time.perf_counter()
+        list(pool.map(one, enumerate(frames)))
+        return len(frames) / (time.perf_counter() - start)
+
+
+def seed(frames: list[Path], out: Path) -> float:
+    """The seed's pipeline: serial, full frame into MediaPipe, fixed 99x99 Gaussian."""
+    from mediapipe.python.solutions import face_detection
+
+    model = face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+    start = time.perf_counter()
+    for i, path in enumerate(frames):
+        image = cv2.imread(str(path))
+        h, w = image.shape[:2]
+        result = model.process(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        for det in result.detections or []:
+            box = det.location_data.relative_bounding_box
+            x0, y0 = max(0, int(box.xmin * w)), max(0, int(box.ymin * h))
+            x1, y1 = min(w, int((box.xmin + box.width) * w)), min(h, int((box.ymin + box.height) * h))
+            if x1 > x0 and y1 > y0:
+                image[y0:y1, x0:x1] = cv2.GaussianBlur(image[y0:y1, x0:x1], (99, 99), 30)
+        cv2.imwrite(str(out / f"{i}.jpg"), image)
+    rate = len(frames) / (time.perf_counter() - start)
+    model.close()
+    return rate
+
+
+def product(frames: list[Path], preset: str, workers: int, work: Path) -> float:
+    """Run the frames as one job through a BatchService, after a warm-up job on the same service."""
+    config = load_config()
+    options = Options.from_config(config, method="blur", boxes=False, preset=preset)
+    registry = JobRegistry()
+    service = BatchService(registry, workers)
+
+    def run(job_id: str, batch: list[Path]) -> float:
+        folder = work / job_id
+        (folder / "in").mkdir(parents=True)
+        entries = []
+        for i, path in enumerate(batch):
+            source = folder / "in" / f"{i}.jpg"
+            os.link(path, source)  # the service deletes its inputs once processed
+            entries.append(FileEntry(i, f"{i}.jpg", source, folder / "out" / f"{i}.jpg"))
+        job = Job(job_id, folder, entries, options.describe())
+        registry.add(job)
+        start = time.perf_counter()
+        service.submit(job, options, lambda j: write_report(j, folder))
+        snapshot = service.wait(job_id)
+        elapsed = time.perf_counter() - start
+        assert snapshot["state"] == "done" and snapshot["failed"] == 0, snapshot
+        shutil.rmtree(folder)
+        return len(batch) / elapsed
+
+    run(f"warm-{preset}-{workers}", frames[: workers * 2])
+    rate = run(f"{preset}-{workers}", frames)
+    service.shutdown()
+    return rate
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path, help="photos to derive the 1080p frames from")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--presets", default=",".join(PRESETS))
+    parser.add_argument("--rounds", type=int, default=3, help="runs per row; the best counts")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "faceguard-1080p")
+    args = parser.parse_args(argv)
+    frames = prepare(args.folder, args.count, args.cache)
+    n = args.workers
+    plan = [("floor", n, lambda work: floor(frames, n, work)), ("seed", 1, lambda work: seed(frames, work))]
+    for preset in args.presets.split(","):
+        for workers in sorted({1, n}):
+            plan.append((preset, workers, lambda work, p=preset, w=workers: product(frames, p, w, work)))
+    rates: dict[tuple[str, int], float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(args.rounds):
+            for name, workers, measure in plan:
+                work = Path(tmp) / f"{name}-{workers}-{round_}"
+                work.mkdir()
+                rate = measure(work)
+                shutil.rmtree(work)
+                rates[(name, workers)] = max(rate, rates.get((name, workers), 0.0))
+                print(f"round {round_ + 1}: {name:8s} {workers} workers {rate:7.1f} img/s", flush=True)
+    rows = [(name, workers, rates[(name, workers)]) for name, workers, _ in plan]
+    base_floor, base_seed = rates[("floor", n)], rates[("seed", 1)]
+    print(f"\n{len(frames)} JPEGs {SIZE[0]}x{SIZE[1]}, {n} workers, {os.cpu_count()} CPUs")
+    print(f"{'pipeline':10s} {'workers':>7s} {'img/s':>8s} {'/floor':>7s} {'/seed':>7s} {f'{n}w/1w':>7s}")
+    for name, workers, rate in rows:
+        scaling = rates[(name, n)] / rates[(name, 1)] if (name, 1) in rates and workers == n and n > 1 else None
+        print(f"{name:10s} {workers:7d} {rate:8.1f} {rate / base_floor:7.2f} {rate / base_seed:7.2f} "
+              f"{'' if scaling is None else f'{scaling:.2f}':>7s}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process: {peak:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
