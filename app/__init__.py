@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,20 +11,12 @@ from app import errors
 from app.batch import BatchService, default_detector
 from app.config import ROOT, load_config
 from app.jobs import JobRegistry
-
-
-@dataclass
-class FaceGuard:
-    """The state one app owns: its config, job registry and batch service."""
-
-    config: dict[str, Any]
-    data_dir: Path
-    registry: JobRegistry
-    batch: BatchService
+from app.service import FaceGuard
+from app.store import Journal
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build an app with its own registry, executor and data folder."""
+    """Build an app with its own registry, executor and data folder; resume the jobs found there."""
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     app.config.update(load_config(config))
     app.json.ensure_ascii = False
@@ -33,11 +24,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     data_dir = Path(app.config["DATA_DIR"])
     data_dir.mkdir(parents=True, exist_ok=True)
-    registry = JobRegistry()
-    app.extensions["faceguard"] = FaceGuard(
-        config=dict(app.config), data_dir=data_dir, registry=registry,
-        batch=BatchService(registry, workers=app.config["WORKERS"],
-                           detector_factory=app.config.get("DETECTOR_FACTORY") or default_detector))
+    registry, journal = JobRegistry(), Journal(data_dir)
+    batch = BatchService(registry, workers=app.config["WORKERS"], journal=journal,
+                         detector_factory=app.config.get("DETECTOR_FACTORY") or default_detector)
+    guard = FaceGuard(config=dict(app.config), data_dir=data_dir, registry=registry, batch=batch, journal=journal)
+    app.extensions["faceguard"] = guard
+    guard.resume()
+    guard.start_sweeper()
 
     errors.init_app(app)
     from app.web import api, pages

@@ -20,6 +20,8 @@ DEFAULTS: dict[str, Any] = {
     # uncompressed/compressed ratio a member may reach while it is read.
     "MAX_UNZIPPED_BYTES": 8 * 1024**3,
     "MAX_ZIP_RATIO": 200,
+    # Finished jobs (results and all) are deleted this many seconds after they end.
+    "RESULT_TTL": 3600,
     # Worker threads of the batch service (0: one per CPU).
     "WORKERS": 0,
     # Detection: the preset a job gets when it names none; the score a face needs

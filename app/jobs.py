@@ -131,11 +131,11 @@ class JobRegistry:
     def start(self, job_id: str) -> None:
         self._update(job_id, state=JobState.RUNNING)
 
-    def finish(self, job_id: str) -> None:
-        self._update(job_id, state=JobState.DONE, finished=time.time())
+    def finish(self, job_id: str, when: float | None = None) -> None:
+        self._update(job_id, state=JobState.DONE, finished=when or time.time())
 
-    def fail(self, job_id: str, error: str) -> None:
-        self._update(job_id, state=JobState.FAILED, error=error, finished=time.time())
+    def fail(self, job_id: str, error: str, when: float | None = None) -> None:
+        self._update(job_id, state=JobState.FAILED, error=error, finished=when or time.time())
 
     def finish_file(self, job_id: str, index: int, *, error: str | None = None,
                     width: int | None = None, height: int | None = None,
@@ -153,6 +153,17 @@ class JobRegistry:
             entry.regions = list(regions or [])
             self._changed.notify_all()
             return job.count(FileState.PENDING) == 0
+
+    def entry(self, job_id: str, index: int) -> FileEntry | None:
+        """A copy of one file's entry."""
+        with self._changed:
+            job = self._jobs.get(job_id)
+            return replace(job.files[index], regions=list(job.files[index].regions)) if job else None
+
+    def expired(self, before: float) -> list[str]:
+        """Ids of the jobs that ended before the given time."""
+        with self._changed:
+            return [j.id for j in self._jobs.values() if j.finished is not None and j.finished < before]
 
     def remove(self, job_id: str) -> Job | None:
         with self._changed:

@@ -13,7 +13,7 @@ from app import create_app
 def app(tmp_path):
     app = create_app({"DATA_DIR": str(tmp_path / "jobs"), "WORKERS": 2, "TESTING": True})
     yield app
-    app.extensions["faceguard"].batch.shutdown()
+    app.extensions["faceguard"].shutdown()
 
 
 @pytest.fixture

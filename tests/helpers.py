@@ -2,10 +2,20 @@
 from __future__ import annotations
 
 import io
+import os
+import socket
+import subprocess
+import sys
+import time
 import zipfile
+from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def encode(pixels: np.ndarray, ext: str = ".jpg") -> bytes:
@@ -57,3 +67,51 @@ def jpeg_with_exif(pixels_bgr: np.ndarray, orientation: int) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=95, exif=exif)
     return buf.getvalue()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(data_dir, **settings) -> tuple[subprocess.Popen, str]:
+    """Start run.py as its own process on a free loopback port; return it and its base URL."""
+    port = free_port()
+    env = {**os.environ, "FACEGUARD_DATA_DIR": str(data_dir), "FACEGUARD_WORKERS": "2",
+           **{f"FACEGUARD_{k}": str(v) for k, v in settings.items()}}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            requests.get(base + "/", timeout=1)
+            return proc, base
+        except requests.ConnectionError:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.1)
+    proc.kill()
+    pytest.fail("the server did not start within 60 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def wait_done(base: str, job: dict, timeout: float = 120) -> dict:
+    """Poll the status URL as the page does, until the job ends."""
+    deadline, seen = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        snap = requests.get(base + job["status_url"], timeout=10).json()
+        seen.append(snap["processed"])
+        if snap["state"] in ("done", "failed"):
+            assert seen == sorted(seen), "progress went backwards"
+            return snap
+        time.sleep(0.1)
+    pytest.fail(f"job did not finish in {timeout} s: {snap}")

@@ -101,7 +101,7 @@ def test_too_large_upload_is_413(tmp_path):
     response = post_job(app.test_client(), [("big.jpg", b"\0" * 20_000)])
     assert response.status_code == 413 and "larger than this server accepts" in response.get_json()["error"]
     assert list(tmp_path.iterdir()) == []
-    app.extensions["faceguard"].batch.shutdown()
+    app.extensions["faceguard"].shutdown()
 
 
 def test_result_is_409_until_done_and_delete_removes_everything(tmp_path, astronaut):
@@ -123,7 +123,7 @@ def test_result_is_409_until_done_and_delete_removes_everything(tmp_path, astron
     assert client.delete(f"/api/jobs/{job_id}").status_code == 204
     assert not (tmp_path / job_id).exists()
     assert client.get(f"/api/jobs/{job_id}").status_code == 404
-    app.extensions["faceguard"].batch.shutdown()
+    app.extensions["faceguard"].shutdown()
 
 
 def test_exif_gps_is_gone_and_orientation_applied(app, client, astronaut):
@@ -147,4 +147,4 @@ def test_two_apps_are_independent(tmp_path):
     two = create_app({"DATA_DIR": str(tmp_path / "2")})
     assert one.extensions["faceguard"].registry is not two.extensions["faceguard"].registry
     for a in (one, two):
-        a.extensions["faceguard"].batch.shutdown()
+        a.extensions["faceguard"].shutdown()

@@ -3,63 +3,19 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import zipfile
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.helpers import encode
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.helpers import encode, start_server, stop_server, wait_done
 
 
 @pytest.fixture
 def server(tmp_path):
-    """Start run.py as its own process; yield its base URL; stop it."""
-    port = free_port()
-    env = {**os.environ, "FACEGUARD_DATA_DIR": str(tmp_path / "jobs"), "FACEGUARD_WORKERS": "2"}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--port", str(port)], cwd=tmp_path,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            requests.get(base + "/", timeout=1)
-            break
-        except requests.ConnectionError:
-            assert proc.poll() is None, proc.stderr.read().decode()
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("the server did not start within 60 s")
+    proc, base = start_server(tmp_path / "jobs")
     yield base, tmp_path / "jobs"
-    proc.terminate()
-    proc.wait(10)
-
-
-def wait_done(base: str, job: dict, timeout: float = 120) -> dict:
-    """Poll the status URL as the page does, until the job ends."""
-    deadline, seen = time.monotonic() + timeout, []
-    while time.monotonic() < deadline:
-        snap = requests.get(base + job["status_url"], timeout=10).json()
-        seen.append(snap["processed"])
-        if snap["state"] in ("done", "failed"):
-            assert seen == sorted(seen), "progress went backwards"
-            return snap
-        time.sleep(0.1)
-    pytest.fail(f"job did not finish in {timeout} s: {snap}")
+    stop_server(proc)
 
 
 def test_upload_progress_download_delete(server, astronaut):

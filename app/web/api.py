@@ -12,7 +12,7 @@ from app.jobs import Job, JobState
 from app.pipeline.presets import PRESETS
 from app.pipeline.process import Options
 from app.pipeline.redact import METHODS
-from app.results import RESULT_NAME, write_result_zip
+from app.results import RESULT_NAME
 
 bp = Blueprint("api", __name__, url_prefix="/api/jobs")
 
@@ -73,8 +73,7 @@ def create_job():
     intake = _collect(job_id, uploads)
     job = Job(id=job_id, directory=_guard().data_dir / job_id, files=intake.entries,
               options=options.describe())
-    _guard().registry.add(job)
-    _guard().batch.submit(job, options, write_result_zip)
+    _guard().start(job)
     return {"id": job_id, "status_url": url_for("api.job_status", job_id=job_id),
             "result_url": url_for("api.job_result", job_id=job_id)}, 202
 
@@ -105,7 +104,6 @@ def job_result(job_id: str):
 @bp.delete("/<job_id>")
 def delete_job(job_id: str):
     """Forget the job and delete every file it has on disk."""
-    if _guard().registry.remove(job_id) is None:
+    if not _guard().delete(job_id):
         raise NotFound("No such job. It may have been deleted or expired already.")
-    shutil.rmtree(_guard().data_dir / job_id, ignore_errors=True)
     return "", 204
