@@ -80,8 +80,10 @@ def start_server(data_dir, **settings) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "FACEGUARD_DATA_DIR": str(data_dir), "FACEGUARD_WORKERS": "2",
            **{f"FACEGUARD_{k}": str(v) for k, v in settings.items()}}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = Path(data_dir).parent / f"server-{port}.log"  # a file, never a pipe nobody reads
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--port", str(port)],
+                                env=env, stdout=sink, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -89,7 +91,7 @@ def start_server(data_dir, **settings) -> tuple[subprocess.Popen, str]:
             requests.get(base + "/", timeout=1)
             return proc, base
         except requests.ConnectionError:
-            assert proc.poll() is None, proc.stderr.read().decode()
+            assert proc.poll() is None, log.read_text(errors="replace")
             time.sleep(0.1)
     proc.kill()
     pytest.fail("the server did not start within 60 s")

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -36,3 +38,45 @@ def test_upload_progress_download_delete(server, astronaut):
     assert not (jobs / job["id"]).exists()
     gone = requests.get(base + job["status_url"], timeout=10)
     assert gone.status_code == 404 and "error" in gone.json()
+
+
+def test_oversize_upload_gets_413_and_the_server_stays_up(tmp_path, astronaut):
+    proc, base = start_server(tmp_path / "jobs", MAX_CONTENT_LENGTH=200_000)
+    try:
+        files = [("images", (f"{i}.jpg", encode(astronaut), "image/jpeg")) for i in range(10)]
+        response = requests.post(base + "/api/jobs", files=files, timeout=60)
+        assert response.status_code == 413
+        assert "larger than this server accepts (0 MB)" in response.json()["error"]
+        assert list((tmp_path / "jobs").iterdir()) == []
+        small = requests.post(base + "/api/jobs", files=files[:1], data={"preset": "fast"}, timeout=60)
+        assert small.status_code == 202 and wait_done(base, small.json())["state"] == "done"
+    finally:
+        stop_server(proc)
+
+
+def test_twenty_concurrent_jobs(server, astronaut):
+    base, _ = server
+    photo = encode(astronaut)
+    files = [("images", (f"{i:02d}.jpg", photo, "image/jpeg")) for i in range(20)]
+
+    def one_job(_):
+        job = requests.post(base + "/api/jobs", files=files, data={"preset": "fast"}, timeout=120).json()
+        seen = []
+        while True:
+            snap = requests.get(base + job["status_url"], timeout=30).json()
+            assert snap["processed"] <= snap["total"] == 20
+            assert snap["processed"] == sum(f["state"] != "pending" for f in snap["files"])
+            seen.append(snap["processed"])
+            if snap["state"] in ("done", "failed"):
+                break
+            time.sleep(0.05)
+        assert seen == sorted(seen), "progress went backwards"
+        names = zipfile.ZipFile(io.BytesIO(requests.get(base + job["result_url"], timeout=60).content)).namelist()
+        return snap, sorted(names)
+
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(one_job, range(20)))
+    expected = sorted([f"{i:02d}.jpg" for i in range(20)] + ["report.json"])
+    for snap, names in results:
+        assert (snap["state"], snap["processed"], snap["failed"], snap["faces"]) == ("done", 20, 0, 20)
+        assert names == expected

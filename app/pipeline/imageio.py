@@ -91,10 +91,22 @@ def _to_8bit_bgr(pixels: np.ndarray, keep_alpha: bool) -> np.ndarray:
     return pixels
 
 
+def jpeg_is_whole(data: bytes) -> bool:
+    """Tell whether a JPEG's last scan is closed by an end-of-image marker.
+
+    libjpeg fills a cut-off JPEG with grey and calls it decoded; a truncated file has
+    no EOI (FF D9) after its last start-of-scan (FF DA). Inside scan data every FF byte
+    is stuffed (FF 00), so neither marker can appear there by accident.
+    """
+    return data.rfind(b"\xff\xd9") > data.rfind(b"\xff\xda") > 0
+
+
 def read_image(path: Path, max_pixels: int) -> tuple[np.ndarray, ImageInfo]:
     """Decode an image file to upright 8-bit BGR(A) pixels, checking its size first."""
     info = probe(path, max_pixels)
     data = np.fromfile(str(path), dtype=np.uint8)
+    if info.format in ("JPEG", "MPO") and not jpeg_is_whole(data.tobytes()):
+        raise ImageError("The image is truncated (the file ends before the picture does).")
     flags = cv2.IMREAD_UNCHANGED if info.has_alpha else cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
     pixels = cv2.imdecode(data, flags) if data.size else None
     if pixels is None or pixels.size == 0:
