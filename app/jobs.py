@@ -158,7 +158,9 @@ class JobRegistry:
         """A copy of one file's entry."""
         with self._changed:
             job = self._jobs.get(job_id)
-            return replace(job.files[index], regions=list(job.files[index].regions)) if job else None
+            if job is None or not 0 <= index < len(job.files):
+                return None
+            return replace(job.files[index], regions=list(job.files[index].regions))
 
     def expired(self, before: float) -> list[str]:
         """Ids of the jobs that ended before the given time."""

@@ -1,21 +1,50 @@
-// Face Privacy Guard page: pick files, upload them as one job, poll its progress, offer the zip.
+// Face Privacy Guard page: pick files, upload them as one job, poll its progress, show previews, offer the zip.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
+  const TEXTS = window.FG_TEXTS;
   const maxBytes = Number(document.body.dataset.maxBytes || 0);
   const picked = [];
+  let lang = localStorage.getItem("fg-lang") || ((navigator.language || "en").toLowerCase().startsWith("zh") ? "zh" : "en");
   let pollTimer = null;
+  let current = null; // {job, snap, started, previews}
+  let lastError = null; // [key, vars] so a language switch re-renders it
+
+  function t(key, vars) {
+    let text = (TEXTS[lang] && TEXTS[lang][key]) || TEXTS.en[key] || key;
+    for (const [k, v] of Object.entries(vars || {})) text = text.split("{" + k + "}").join(String(v));
+    return text;
+  }
+
+  // Server reasons are English; say them in the page's language where we know the phrase.
+  function reason(text) {
+    for (const [phrase, said] of (TEXTS[lang].reasons || [])) if (text.includes(phrase)) return said;
+    return text;
+  }
+
+  function applyLanguage() {
+    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+    document.title = t("title");
+    for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+    $("lang").textContent = lang === "zh" ? "English" : "中文";
+    renderPicked();
+    if (current && current.snap) renderJob(current.snap);
+    if (lastError) showError(...lastError);
+  }
 
   function sizeText(bytes) {
     if (bytes < 1024) return bytes + " B";
     if (bytes < 1024 * 1024) return (bytes / 1024).toFixed(0) + " KB";
-    return (bytes / 1024 / 1024).toFixed(1) + " MB";
+    if (bytes < 1024 * 1024 * 1024) return (bytes / 1024 / 1024).toFixed(1) + " MB";
+    return (bytes / 1024 / 1024 / 1024).toFixed(1) + " GB";
   }
 
-  function showError(message) {
+  function showError(key, vars) {
+    lastError = key ? [key, vars] : null;
     const box = $("error");
-    box.textContent = message;
-    box.hidden = !message;
+    box.textContent = key ? t(key, vars) : "";
+    box.classList.toggle("notice", key === "deleted");
+    box.hidden = !key;
   }
 
   function renderPicked() {
@@ -27,8 +56,9 @@
       name.textContent = file.name + " — " + sizeText(file.size);
       const remove = document.createElement("button");
       remove.type = "button";
-      remove.textContent = "Remove";
-      remove.setAttribute("aria-label", "Remove " + file.name);
+      remove.className = "remove";
+      remove.textContent = t("remove");
+      remove.setAttribute("aria-label", t("removeLabel", { name: file.name }));
       remove.addEventListener("click", () => { picked.splice(i, 1); renderPicked(); });
       li.append(name, remove);
       list.append(li);
@@ -37,20 +67,22 @@
   }
 
   function add(files) {
-    showError("");
+    showError(null);
     for (const file of files) picked.push(file);
     renderPicked();
   }
 
-  async function errorText(response) {
-    try { return (await response.json()).error; } catch (e) { return "The server answered " + response.status + "."; }
+  async function failure(response) {
+    let detail = "";
+    try { detail = (await response.json()).error || ""; } catch (e) { /* not JSON */ }
+    const key = { 400: "e400", 404: "e404", 413: "e413", 415: "e415" }[response.status] || "eOther";
+    return [key, { status: response.status, detail: detail }];
   }
 
   async function start() {
     const total = picked.reduce((sum, f) => sum + f.size, 0);
     if (maxBytes && total > maxBytes) {
-      showError("These files add up to " + sizeText(total) + ", more than the server accepts (" +
-                sizeText(maxBytes) + "). Remove some and try again.");
+      showError("tooBig", { size: sizeText(total), limit: sizeText(maxBytes) });
       return;
     }
     const form = new FormData();
@@ -59,77 +91,145 @@
     form.append("boxes", $("boxes").checked ? "1" : "0");
     form.append("preset", document.querySelector("input[name=preset]:checked").value);
     $("start").disabled = true;
-    showError("");
+    showError(null);
     let response;
     try {
       response = await fetch("/api/jobs", { method: "POST", body: form });
     } catch (e) {
-      showError("Could not reach the Face Privacy Guard server. Is it still running? Start it again and retry.");
+      showError("offline");
       $("start").disabled = false;
       return;
     }
     if (response.status !== 202) {
-      showError(await errorText(response));
+      showError(...(await failure(response)));
       $("start").disabled = false;
       return;
     }
-    const job = await response.json();
+    // Before-previews come from the browser's own copy of each picked image: the server keeps no originals.
+    const local = {};
+    for (const file of picked) if (file.type.startsWith("image/")) local[file.name] = URL.createObjectURL(file);
+    current = { job: await response.json(), snap: null, started: Date.now(), local: local };
     $("pick").hidden = true;
     $("job").hidden = false;
-    poll(job);
+    poll();
+  }
+
+  function etaText(snap) {
+    if (!current || !snap.processed || snap.processed >= snap.total) return "";
+    const perFile = (Date.now() - current.started) / snap.processed;
+    const left = Math.max(1, Math.round((perFile * (snap.total - snap.processed)) / 1000));
+    return t("eta", { time: left < 90 ? t("seconds", { s: left }) : t("minutes", { m: Math.round(left / 60) }) });
+  }
+
+  function fileState(f) {
+    if (f.state === "done") return f.faces === 1 ? t("faces1") : t("facesN", { n: f.faces });
+    return t({ pending: "waiting", failed: "failed", skipped: "skipped" }[f.state] || f.state);
+  }
+
+  function preview(f, index, finished) {
+    if (!finished || f.state !== "done") return null;
+    const box = document.createElement("div");
+    box.className = "preview";
+    const before = current.local[f.name];
+    const pairs = before ? [[before, "before"], [null, "after"]] : [[null, "after"]];
+    for (const [src, label] of pairs) {
+      const fig = document.createElement("figure");
+      const img = document.createElement("img");
+      img.loading = "lazy";
+      img.alt = f.name + " — " + t(label);
+      img.src = src || current.job.status_url + "/files/" + index + "/preview";
+      const cap = document.createElement("figcaption");
+      cap.textContent = t(label);
+      fig.append(img, cap);
+      box.append(fig);
+    }
+    return box;
   }
 
   function renderJob(snap) {
     const pct = snap.total ? Math.round((100 * snap.processed) / snap.total) : 100;
+    const finished = snap.state === "done" || snap.state === "failed";
     $("bar-fill").style.width = pct + "%";
     $("bar").setAttribute("aria-valuenow", String(pct));
-    $("counts").textContent = snap.processed + " of " + snap.total + " photos done · " + snap.faces +
-      " faces hidden" + (snap.failed ? " · " + snap.failed + " could not be processed" : "");
+    $("counts").textContent = t("counts", { n: snap.processed, total: snap.total, faces: snap.faces }) +
+      (snap.failed ? t("countsFailed", { failed: snap.failed }) : "") + (finished ? "" : etaText(snap));
+    $("job-title").textContent = !finished ? t("working") : snap.state === "done" ? t("done") : t("failedTitle");
     const list = $("files");
     list.replaceChildren();
-    for (const f of snap.files) {
+    snap.files.forEach((f, index) => {
       const li = document.createElement("li");
-      li.className = f.state;
+      li.className = "file " + f.state;
+      const row = document.createElement("div");
+      row.className = "row";
       const name = document.createElement("span");
       name.className = "name";
       name.textContent = f.name;
       const state = document.createElement("span");
       state.className = "state";
-      state.textContent = { pending: "waiting", done: f.faces === 1 ? "done · 1 face" : "done · " + f.faces + " faces",
-                            failed: "failed", skipped: "skipped" }[f.state] || f.state;
+      state.textContent = fileState(f);
+      row.append(name, state);
+      li.append(row);
       if (f.error && f.state !== "done") {
         const why = document.createElement("span");
         why.className = "why";
-        why.textContent = f.error;
-        name.append(why);
+        why.textContent = reason(f.error);
+        li.append(why);
       }
-      li.append(name, state);
+      const pics = preview(f, index, finished);
+      if (pics) li.append(pics);
       list.append(li);
-    }
+    });
   }
 
-  async function poll(job) {
+  async function poll() {
+    const job = current.job;
     let snap;
     try {
       const response = await fetch(job.status_url, { cache: "no-store" });
-      if (!response.ok) { showError(await errorText(response)); return; }
+      if (!response.ok) { showError(...(await failure(response))); $("again").hidden = false; return; }
       snap = await response.json();
     } catch (e) {
-      showError("Lost contact with the server. Check that it is running, then reload this page.");
+      showError("lost");
       return;
     }
+    current.snap = snap;
     renderJob(snap);
     if (snap.state === "queued" || snap.state === "running") {
-      pollTimer = setTimeout(() => poll(job), 500);
+      pollTimer = setTimeout(poll, 400);
       return;
     }
-    $("job-title").textContent = snap.state === "done" ? "Done" : "The job failed";
-    if (snap.error) showError(snap.error);
+    if (snap.error) showError("eOther", { status: snap.state, detail: reason(snap.error) });
     if (snap.state === "done") {
       $("download").href = job.result_url;
       $("download").hidden = false;
     }
+    $("delete").hidden = false;
     $("again").hidden = false;
+    $("download").focus();
+  }
+
+  function reset() {
+    clearTimeout(pollTimer);
+    if (current) for (const url of Object.values(current.local)) URL.revokeObjectURL(url);
+    current = null;
+    picked.length = 0;
+    renderPicked();
+    $("files").replaceChildren();
+    for (const id of ["download", "delete", "again", "job"]) $(id).hidden = true;
+    $("pick").hidden = false;
+    showError(null);
+  }
+
+  async function removeJob() {
+    try {
+      const response = await fetch(current.job.status_url, { method: "DELETE" });
+      if (response.status !== 204 && response.status !== 404) { showError(...(await failure(response))); return; }
+    } catch (e) {
+      showError("offline");
+      return;
+    }
+    reset();
+    showError("deleted");
   }
 
   const drop = $("drop");
@@ -137,17 +237,14 @@
   drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("file-input").click(); } });
   document.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   document.addEventListener("dragleave", (e) => { if (!e.relatedTarget) drop.classList.remove("over"); });
-  document.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); add(e.dataTransfer.files); });
+  document.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); if (!$("pick").hidden) add(e.dataTransfer.files); });
   $("start").addEventListener("click", start);
-  $("again").addEventListener("click", () => {
-    clearTimeout(pollTimer);
-    picked.length = 0;
-    renderPicked();
-    $("job").hidden = true;
-    $("download").hidden = true;
-    $("again").hidden = true;
-    $("pick").hidden = false;
-    $("job-title").textContent = "Working…";
-    showError("");
+  $("again").addEventListener("click", reset);
+  $("delete").addEventListener("click", removeJob);
+  $("lang").addEventListener("click", () => {
+    lang = lang === "zh" ? "en" : "zh";
+    localStorage.setItem("fg-lang", lang);
+    applyLanguage();
   });
+  applyLanguage();
 })();

@@ -9,6 +9,20 @@ from skimage import data
 from app import create_app
 
 
+_ARTIFACTS: list[tuple[str, str]] = []
+
+
+@pytest.fixture
+def record_artifact():
+    """Let a test name a file it saved; the paths are printed at the end of the run."""
+    return lambda what, path: _ARTIFACTS.append((what, str(path)))
+
+
+def pytest_terminal_summary(terminalreporter):
+    for what, path in _ARTIFACTS:
+        terminalreporter.write_line(f"test artefact: {what}: {path}")
+
+
 @pytest.fixture
 def app(tmp_path):
     app = create_app({"DATA_DIR": str(tmp_path / "jobs"), "WORKERS": 2, "TESTING": True})

@@ -148,3 +148,17 @@ def test_two_apps_are_independent(tmp_path):
     assert one.extensions["faceguard"].registry is not two.extensions["faceguard"].registry
     for a in (one, two):
         a.extensions["faceguard"].shutdown()
+
+
+def test_preview_of_a_redacted_photo(app, client, astronaut):
+    big = cv2.resize(astronaut, (1024, 1024))
+    snap = finish(app, post_job(client, [("big.png", encode(big, ".png")), ("bad.jpg", b"nope")], preset="fast"))
+    response = client.get(f"/api/jobs/{snap['id']}/files/0/preview")
+    assert response.status_code == 200 and response.mimetype == "image/jpeg"
+    thumb = cv2.imdecode(np.frombuffer(response.data, np.uint8), cv2.IMREAD_COLOR)
+    assert thumb.shape == (480, 480, 3)
+    face = cv2.resize(astronaut, (480, 480))[90:190, 170:260]  # the face, at preview scale
+    assert np.abs(thumb[90:190, 170:260].astype(int) - face).mean() > 8  # the preview is redacted too
+    for path in (f"/api/jobs/{snap['id']}/files/1/preview", f"/api/jobs/{snap['id']}/files/9/preview",
+                 "/api/jobs/" + "0" * 32 + "/files/0/preview"):
+        assert client.get(path).status_code == 404

@@ -132,6 +132,18 @@ def encode_image(pixels: np.ndarray, suffix: str, jpeg_quality: int) -> bytes:
     return buffer.tobytes()
 
 
+def preview_bytes(path: Path, longest: int = 480) -> bytes:
+    """A small JPEG of an image the product wrote (already redacted, already upright)."""
+    pixels = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if pixels is None:
+        raise ImageError("The redacted photo could not be read back for a preview.")
+    scale = min(1.0, longest / max(pixels.shape[:2]))
+    if scale < 1.0:
+        size = (max(1, round(pixels.shape[1] * scale)), max(1, round(pixels.shape[0] * scale)))
+        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    return encode_image(pixels, ".jpg", 80)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write bytes so that the file appears whole or not at all."""
     tmp = path.with_name(path.name + ".part")

@@ -4,11 +4,12 @@ from __future__ import annotations
 import secrets
 import shutil
 
-from flask import Blueprint, current_app, request, send_file, url_for
+from flask import Blueprint, Response, current_app, request, send_file, url_for
 
 from app.errors import BadRequest, NotFound, NotReady, Unsupported
 from app.ingest import Intake
-from app.jobs import Job, JobState
+from app.jobs import FileState, Job, JobState
+from app.pipeline.imageio import preview_bytes
 from app.pipeline.presets import PRESETS
 from app.pipeline.process import Options
 from app.pipeline.redact import METHODS
@@ -99,6 +100,18 @@ def job_result(job_id: str):
         raise NotReady(snapshot["error"] or "This job has no result to download.")
     return send_file(path, mimetype="application/zip", as_attachment=True,
                      download_name=f"faceguard-{job_id[:8]}.zip")
+
+
+@bp.get("/<job_id>/files/<int:index>/preview")
+def file_preview(job_id: str, index: int):
+    """A small JPEG of one redacted photo, for the page's before/after view."""
+    entry = _guard().registry.entry(job_id, index) if job_id in _guard().registry else None
+    if entry is None:
+        raise NotFound("No such job. It may have been deleted or expired; start a new one.")
+    if entry.state is not FileState.DONE or entry.output is None or not entry.output.is_file():
+        raise NotFound("This file has no redacted photo to preview (it failed, was skipped or is not done yet).")
+    return Response(preview_bytes(entry.output), mimetype="image/jpeg",
+                    headers={"Cache-Control": "private, max-age=3600"})
 
 
 @bp.delete("/<job_id>")

@@ -1,0 +1,161 @@
+"""The page in a real headless Chromium, against a real server on 127.0.0.1."""
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import cv2
+import pytest
+
+from tests.helpers import ROOT, encode, make_zip, start_server, stop_server
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]' installs playwright")
+if not Path(CHROMIUM).exists():
+    pytest.skip("no Chromium: install it with `apt-get install -y chromium` to run the browser tests "
+                "(.ci/run does)", allow_module_level=True)
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+            "--disable-background-networking", "--disable-component-update"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="en-US", viewport={"width": 900, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    proc, base = start_server(tmp_path / "jobs")
+    yield base
+    stop_server(proc)
+
+
+def photos(tmp_path, astronaut) -> list[Path]:
+    group = cv2.hconcat([cv2.resize(astronaut, (300, 300))] * 3)
+    paths = [tmp_path / "portrait.jpg", tmp_path / "合照.jpg", tmp_path / "trip.zip"]
+    paths[0].write_bytes(encode(astronaut))
+    paths[1].write_bytes(encode(group))
+    paths[2].write_bytes(make_zip({"day1/beach.png": encode(astronaut, ".png"), "day1/broken.jpg": b"not a photo"}))
+    return paths
+
+
+def test_upload_progress_previews_download(server, page, tmp_path, astronaut, record_artifact):
+    page.goto(server + "/")
+    page.set_input_files("#file-input", [str(p) for p in photos(tmp_path, astronaut)])
+    assert page.locator("#picked li").count() == 3
+    assert "合照.jpg" in page.locator("#picked").inner_text()
+    page.click("#start")
+    page.wait_for_selector("#download:visible", timeout=120_000)
+    assert page.get_attribute("#bar", "aria-valuenow") == "100"
+    assert page.inner_text("#job-title") == "Done"
+    counts = page.inner_text("#counts")
+    assert "3 of 4 photos done" not in counts and "4 of 4 photos done" in counts and "1 could not be processed" in counts
+    broken = page.locator("li.file.failed")
+    assert broken.count() == 1 and "day1/broken.jpg" in broken.inner_text()
+    assert "not a readable image" in broken.locator(".why").inner_text()
+    # before/after for photos picked directly, after only for zip members; every image really loads
+    page.wait_for_function("[...document.querySelectorAll('.preview img')].every(i => i.complete && i.naturalWidth > 0)")
+    assert page.locator(".preview img").count() == 2 + 2 + 1
+    with page.expect_download() as info:
+        page.click("#download")
+    zf = zipfile.ZipFile(io.BytesIO(Path(info.value.path()).read_bytes()))
+    assert sorted(zf.namelist()) == sorted(["portrait.jpg", "合照.jpg", "day1/beach.png", "report.json"])
+    report = json.loads(zf.read("report.json"))
+    assert {f["name"]: f["faces"] for f in report["files"] if f["state"] == "done"} == \
+        {"portrait.jpg": 1, "合照.jpg": 3, "day1/beach.png": 1}
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "browser-finished-job.png"
+    page.screenshot(path=str(shot), full_page=True)
+    record_artifact("screenshot of the finished page", shot)
+    page.click("#delete")
+    page.wait_for_selector("#pick:visible")
+    assert "deleted" in page.inner_text("#error")
+
+
+def test_language_switch_and_chinese_browser(server, browser, page):
+    page.goto(server + "/")
+    assert page.inner_text("h1") == "Face Privacy Guard"
+    page.click("#lang")
+    assert page.inner_text("h1") == "人脸隐私卫士" and page.inner_text("#start") == "遮住人脸"
+    page.click("#lang")
+    assert page.inner_text("#start") == "Hide the faces"
+    context = browser.new_context(locale="zh-CN")
+    chinese = context.new_page()
+    chinese.goto(server + "/")
+    assert chinese.inner_text("h1") == "人脸隐私卫士"  # follows the browser's language
+    context.close()
+
+
+def test_an_upload_with_no_photos_explains_itself(server, page, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    page.goto(server + "/")
+    page.set_input_files("#file-input", [str(notes)])
+    page.click("#start")
+    page.wait_for_selector("#error:visible")
+    assert "Nothing you chose is a photo" in page.inner_text("#error")
+    assert page.is_enabled("#start"), "the person can fix the choice and try again"
+
+
+def test_oversize_upload_is_refused_in_plain_words(tmp_path, page, astronaut):
+    proc, base = start_server(tmp_path / "jobs", MAX_CONTENT_LENGTH=50_000)
+    try:
+        big = tmp_path / "big.png"
+        big.write_bytes(encode(astronaut, ".png"))
+        page.goto(base + "/")
+        page.set_input_files("#file-input", [str(big)])
+        page.click("#start")
+        page.wait_for_selector("#error:visible")
+        assert "more than the server accepts" in page.inner_text("#error")
+        page.click("#lang")
+        assert "超过服务器上限" in page.inner_text("#error")
+    finally:
+        stop_server(proc)
+
+
+def test_a_dead_server_is_reported(server, page, tmp_path, astronaut):
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(encode(astronaut))
+    page.goto(server + "/")
+    page.set_input_files("#file-input", [str(photo)])
+    page.route("**/api/jobs", lambda route: route.abort())  # the server is gone
+    page.click("#start")
+    page.wait_for_selector("#error:visible")
+    assert "Could not reach the Face Privacy Guard server" in page.inner_text("#error")
+
+
+def test_keyboard_and_phone_sized_window(server, browser, tmp_path, astronaut):
+    context = browser.new_context(locale="en-US", viewport={"width": 360, "height": 740})
+    page = context.new_page()
+    page.goto(server + "/")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "no sideways scrolling"
+    page.keyboard.press("Tab")  # the language switch comes first
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "drop"
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(encode(astronaut))
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    chooser.value.set_files(str(photo))
+    assert page.locator("#picked li").count() == 1
+    page.focus("#start")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#download:visible", timeout=60_000)
+    assert page.evaluate("document.activeElement.id") == "download", "focus moves to the result"
+    context.close()
