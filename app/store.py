@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ class Journal:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
+        self._append = threading.Lock()  # a crowd's line can take several write() calls
 
     def save(self, job: Job) -> None:
         """Write job.json whole (atomically)."""
@@ -55,8 +57,9 @@ class Journal:
 
     def record(self, job: Job, entry: FileEntry) -> None:
         """Append one file's outcome; a line is whole or, if the process died mid-write, ignored."""
-        with open(job.directory / OUTCOMES, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(_entry_state(entry), ensure_ascii=False) + "\n")
+        line = json.dumps(_entry_state(entry), ensure_ascii=False) + "\n"
+        with self._append, open(job.directory / OUTCOMES, "a", encoding="utf-8") as handle:
+            handle.write(line)
 
     def load(self, directory: Path) -> Job | None:
         """Rebuild a job from its folder, outcomes applied; None if it has no readable manifest."""
