@@ -234,7 +234,6 @@
 
   const drop = $("drop");
   $("file-input").addEventListener("change", (e) => { add(e.target.files); e.target.value = ""; });
-  drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("file-input").click(); } });
   document.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   document.addEventListener("dragleave", (e) => { if (!e.relatedTarget) drop.classList.remove("over"); });
   document.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); if (!$("pick").hidden) add(e.dataTransfer.files); });

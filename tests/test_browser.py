@@ -143,11 +143,13 @@ def test_a_dead_server_is_reported(server, page, tmp_path, astronaut):
 def test_keyboard_and_phone_sized_window(server, browser, tmp_path, astronaut):
     context = browser.new_context(locale="en-US", viewport={"width": 360, "height": 740})
     page = context.new_page()
+    page.on("filechooser", lambda chooser: None)  # turns chooser interception on before any key is pressed
     page.goto(server + "/")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "no sideways scrolling"
     page.keyboard.press("Tab")  # the language switch comes first
     page.keyboard.press("Tab")
-    assert page.evaluate("document.activeElement.id") == "drop"
+    assert page.evaluate("document.activeElement.id") == "file-input"  # the real input, inside the drop zone
+    assert page.evaluate("getComputedStyle(document.getElementById('drop')).borderColor") == "rgb(36, 86, 214)"
     photo = tmp_path / "p.jpg"
     photo.write_bytes(encode(astronaut))
     with page.expect_file_chooser() as chooser:
