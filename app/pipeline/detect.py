@@ -72,7 +72,7 @@ class MediaPipeDetector:
     # The full-range model looks at 192x192 pixels; handing it a frame of about that
     # size lets cv2.resize (which releases the GIL) do the shrinking instead of
     # MediaPipe's GIL-holding frame copy.
-    input_size = 240
+    input_size = 256
 
     def __init__(self, threshold: float = 0.5, model_selection: int = 1) -> None:
         from mediapipe.python.solutions import face_detection
