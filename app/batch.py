@@ -94,19 +94,18 @@ class BatchService:
             return
         except FaceGuardError as exc:
             log.info("job %s: %s failed: %s", job_id, entry.name, exc.message)
-            last = self.registry.finish_file(job_id, entry.index, error=exc.message)
+            outcome, last = self.registry.finish_file(job_id, entry.index, error=exc.message)
         except BaseException as exc:  # recorded, never hidden, never shown as success
             log.exception("job %s: %s failed", job_id, entry.name)
             message = (_plain(exc, "This photo") if isinstance(exc, OSError)
                        else f"Unexpected error while processing ({type(exc).__name__}: {exc}).")
-            last = self.registry.finish_file(job_id, entry.index, error=message)
+            outcome, last = self.registry.finish_file(job_id, entry.index, error=message)
         else:
             if result is None:
                 return
-            last = self.registry.finish_file(job_id, entry.index, width=result.width,
-                                             height=result.height, regions=result.regions)
+            outcome, last = self.registry.finish_file(job_id, entry.index, width=result.width,
+                                                      height=result.height, regions=result.regions)
         try:
-            outcome = self.registry.entry(job_id, entry.index)
             if self.journal and outcome is not None:
                 self.journal.record(job, outcome)  # first on disk, then the original goes
             entry.source.unlink(missing_ok=True)

@@ -139,20 +139,18 @@ class JobRegistry:
 
     def finish_file(self, job_id: str, index: int, *, error: str | None = None,
                     width: int | None = None, height: int | None = None,
-                    regions: list[Region] | None = None) -> bool:
-        """Record one file's outcome; return True when it was the job's last pending file."""
+                    regions: list[Region] | None = None) -> tuple[FileEntry | None, bool]:
+        """Record one file's outcome; return a copy of its entry, and whether it was the job's last."""
         with self._changed:
             job = self._jobs.get(job_id)
-            if job is None:
-                return False
+            if job is None or job.files[index].state is not FileState.PENDING:
+                return None, False
             entry = job.files[index]
-            if entry.state is not FileState.PENDING:
-                return False
             entry.state = FileState.FAILED if error else FileState.DONE
             entry.error, entry.width, entry.height = error, width, height
             entry.regions = list(regions or [])
             self._changed.notify_all()
-            return job.count(FileState.PENDING) == 0
+            return replace(entry, regions=list(entry.regions)), job.count(FileState.PENDING) == 0
 
     def entry(self, job_id: str, index: int) -> FileEntry | None:
         """A copy of one file's entry."""

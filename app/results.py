@@ -32,6 +32,7 @@ def write_result_zip(job: Job) -> Path:
     """Stream every redacted image and report.json into the job's result zip."""
     path = job.directory / RESULT_NAME
     tmp = path.with_name(RESULT_NAME + ".part")
+    report = report_bytes(job)
     try:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
             for entry in job.files:
@@ -39,10 +40,9 @@ def write_result_zip(job: Job) -> Path:
                     continue
                 kind = zipfile.ZIP_STORED if entry.output.suffix.lower() in _STORED else zipfile.ZIP_DEFLATED
                 zf.write(entry.output, arcname=entry.name, compress_type=kind)
-            zf.writestr(REPORT_NAME, report_bytes(job))
+            zf.writestr(REPORT_NAME, report)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    (job.directory / REPORT_NAME).write_bytes(report_bytes(job))
     return path

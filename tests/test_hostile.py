@@ -10,7 +10,6 @@ import zipfile
 
 import cv2
 import numpy as np
-import pytest
 from PIL import Image, PngImagePlugin
 
 from app import create_app
