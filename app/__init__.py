@@ -8,9 +8,10 @@ from typing import Any
 from flask import Flask
 
 from app import errors
-from app.batch import BatchService, default_detector
+from app.batch import BatchService
 from app.config import ROOT, load_config
 from app.jobs import JobRegistry
+from app.pipeline.process import Options
 from app.service import FaceGuard
 from app.store import Journal
 
@@ -25,10 +26,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     data_dir = Path(app.config["DATA_DIR"])
     data_dir.mkdir(parents=True, exist_ok=True)
     registry, journal = JobRegistry(), Journal(data_dir)
-    batch = BatchService(registry, workers=app.config["WORKERS"], journal=journal,
-                         detector_factory=app.config.get("DETECTOR_FACTORY") or default_detector)
+    batch = BatchService(registry, workers=app.config["WORKERS"], kind=app.config["EXECUTOR"], journal=journal,
+                         detector_factory=app.config.get("DETECTOR_FACTORY"), warm=_first_detector(app.config))
     guard = FaceGuard(config=dict(app.config), data_dir=data_dir, registry=registry, batch=batch, journal=journal)
     app.extensions["faceguard"] = guard
+    if batch.kind == "process":
+        batch.start_workers()  # so the first photo does not wait for workers to start
     guard.resume()
     guard.start_sweeper()
 
@@ -38,3 +41,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     return app
+
+
+def _first_detector(config: dict[str, Any]) -> Options | None:
+    """The options whose detector each worker process builds as it starts: the default preset's."""
+    if config["EXECUTOR"] != "process" or config.get("DETECTOR_FACTORY"):
+        return None
+    return Options.from_config(config, method="blur", boxes=False, preset=config["DEFAULT_PRESET"])

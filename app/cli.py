@@ -29,7 +29,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--preset", choices=list(PRESETS), default=None,
                         help="how hard to look for faces (default: balanced). "
                              + " ".join(p.summary for p in PRESETS.values()))
-    parser.add_argument("--workers", type=int, default=0, help="worker threads (default: one per CPU)")
+    parser.add_argument("--workers", type=int, default=0, help="worker processes (default: one per CPU)")
     return parser.parse_args(argv)
 
 
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     options = Options.from_config(config, method=args.method, boxes=args.boxes,
                                   preset=args.preset or config["DEFAULT_PRESET"])
     registry = JobRegistry()
-    batch = BatchService(registry, config["WORKERS"])
+    batch = BatchService(registry, config["WORKERS"], kind=config["EXECUTOR"])
     with tempfile.TemporaryDirectory(prefix="faceguard-") as work:
         intake = Intake(Path(work), lambda index, name: out_dir / name, max_files=config["MAX_FILES"],
                         max_unzipped=config["MAX_UNZIPPED_BYTES"], max_ratio=config["MAX_ZIP_RATIO"])

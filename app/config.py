@@ -22,8 +22,11 @@ DEFAULTS: dict[str, Any] = {
     "MAX_ZIP_RATIO": 200,
     # Finished jobs (results and all) are deleted this many seconds after they end.
     "RESULT_TTL": 3600,
-    # Worker threads of the batch service (0: one per CPU).
+    # Workers of the batch service (0: one per CPU), and what they are: "process"
+    # (one single-threaded process each; YuNet holds the GIL, so only processes run it
+    # side by side) or "thread" (threads in the server's process).
     "WORKERS": 0,
+    "EXECUTOR": "process",
     # Detection: the preset a job gets when it names none; the score a face needs
     # (None: each preset's own, measured by benchmarks/recall.py); and how far each
     # box is grown on every side, as a fraction of its size (the top grows 1.5 times

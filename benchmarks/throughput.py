@@ -4,10 +4,12 @@
 
 Derives --count 1920x1080 JPEGs from the photos under FOLDER (resized to cover the frame and
 centre-cropped, repeated as needed), then measures images per second for:
-  floor      decode + encode only, with --workers threads (the product's own codec calls)
+  floor      decode + encode only: the same service, workers and codec calls, with a detector
+             that finds nothing (so no detection and no redaction)
   seed       the seed's serial loop: cv2.imread -> MediaPipe on the full frame ->
              99x99 GaussianBlur on each face -> cv2.imwrite
-  <preset>   the product's BatchService (the code the server runs) at 1 and --workers workers
+  <preset>   the product's BatchService (the code the server runs) at 1 and --workers workers,
+             worker processes or threads as --executor says
 Each row is the best of --rounds runs, the rows taking turns, so that a busy moment on a
 shared machine does not land on one row only.
 """
@@ -20,12 +22,11 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
 
-from app.batch import BatchService
+from app.batch import EXECUTORS, BatchService
 from app.config import load_config
 from app.jobs import FileEntry, Job, JobRegistry
 from app.pipeline import imageio
@@ -55,17 +56,13 @@ def prepare(folder: Path, count: int, out: Path) -> list[Path]:
     return frames
 
 
-def floor(frames: list[Path], workers: int, out: Path) -> float:
-    """Decode + encode only, through the product's codec functions."""
-    def one(i_path):
-        i, path = i_path
-        pixels, _ = imageio.read_image(path, 10**9)
-        imageio.write_atomic(out / f"{i}.jpg", imageio.encode_image(pixels, ".jpg", 92))
+def no_faces(_options: Options):
+    """A detector factory for the floor: every image goes through the service, nothing is looked for."""
+    return _no_faces
 
-    with ThreadPoolExecutor(workers) as pool:
-        start = time.perf_counter()
-        list(pool.map(one, enumerate(frames)))
-        return len(frames) / (time.perf_counter() - start)
+
+def _no_faces(_image) -> list:
+    return []
 
 
 def seed(frames: list[Path], out: Path) -> float:
@@ -90,12 +87,13 @@ def seed(frames: list[Path], out: Path) -> float:
     return rate
 
 
-def product(frames: list[Path], preset: str, workers: int, work: Path) -> float:
+def product(frames: list[Path], preset: str, workers: int, kind: str, work: Path, factory=None) -> float:
     """Run the frames as one job through a BatchService, after a warm-up job on the same service."""
     config = load_config()
     options = Options.from_config(config, method="blur", boxes=False, preset=preset)
     registry = JobRegistry()
-    service = BatchService(registry, workers)
+    service = BatchService(registry, workers, kind=kind, warm=options, detector_factory=factory)
+    service.start_workers()
 
     def run(job_id: str, batch: list[Path]) -> float:
         folder = work / job_id
@@ -126,16 +124,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path, help="photos to derive the 1080p frames from")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--executor", choices=EXECUTORS, default=load_config()["EXECUTOR"],
+                        help="how the product's workers run (default: the server's setting)")
     parser.add_argument("--presets", default=",".join(PRESETS))
     parser.add_argument("--rounds", type=int, default=3, help="runs per row; the best counts")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "faceguard-1080p")
     args = parser.parse_args(argv)
     frames = prepare(args.folder, args.count, args.cache)
     n = args.workers
-    plan = [("floor", n, lambda work: floor(frames, n, work)), ("seed", 1, lambda work: seed(frames, work))]
+    plan = [("floor", n, lambda work: product(frames, "fast", n, args.executor, work, no_faces)), ("seed", 1, lambda work: seed(frames, work))]
     for preset in args.presets.split(","):
         for workers in sorted({1, n}):
-            plan.append((preset, workers, lambda work, p=preset, w=workers: product(frames, p, w, work)))
+            plan.append((preset, workers, lambda work, p=preset, w=workers: product(frames, p, w, args.executor, work)))
     rates: dict[tuple[str, int], float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):
@@ -148,14 +148,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {round_ + 1}: {name:8s} {workers} workers {rate:7.1f} img/s", flush=True)
     rows = [(name, workers, rates[(name, workers)]) for name, workers, _ in plan]
     base_floor, base_seed = rates[("floor", n)], rates[("seed", 1)]
-    print(f"\n{len(frames)} JPEGs {SIZE[0]}x{SIZE[1]}, {n} workers, {os.cpu_count()} CPUs")
+    print(f"\n{len(frames)} JPEGs {SIZE[0]}x{SIZE[1]}, {n} workers ({args.executor}es), {os.cpu_count()} CPUs")
     print(f"{'pipeline':10s} {'workers':>7s} {'img/s':>8s} {'/floor':>7s} {'/seed':>7s} {f'{n}w/1w':>7s}")
     for name, workers, rate in rows:
         scaling = rates[(name, n)] / rates[(name, 1)] if (name, 1) in rates and workers == n and n > 1 else None
         print(f"{name:10s} {workers:7d} {rate:8.1f} {rate / base_floor:7.2f} {rate / base_seed:7.2f} "
               f"{'' if scaling is None else f'{scaling:.2f}':>7s}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS of this process: {peak:.0f} MB")
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak RSS: this process {peak:.0f} MB, largest worker process {child:.0f} MB")
     return 0
 
 

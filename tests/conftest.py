@@ -25,7 +25,7 @@ def pytest_terminal_summary(terminalreporter):
 
 @pytest.fixture
 def app(tmp_path):
-    app = create_app({"DATA_DIR": str(tmp_path / "jobs"), "WORKERS": 2, "TESTING": True})
+    app = create_app({"DATA_DIR": str(tmp_path / "jobs"), "WORKERS": 2, "EXECUTOR": "thread", "TESTING": True})
     yield app
     app.extensions["faceguard"].shutdown()
 

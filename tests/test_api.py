@@ -97,7 +97,7 @@ def test_errors_are_json_with_the_right_status(client, astronaut):
 
 
 def test_too_large_upload_is_413(tmp_path):
-    app = create_app({"DATA_DIR": str(tmp_path), "MAX_CONTENT_LENGTH": 10_000})
+    app = create_app({"DATA_DIR": str(tmp_path), "MAX_CONTENT_LENGTH": 10_000, "EXECUTOR": "thread"})
     response = post_job(app.test_client(), [("big.jpg", b"\0" * 20_000)])
     assert response.status_code == 413 and "larger than this server accepts" in response.get_json()["error"]
     assert list(tmp_path.iterdir()) == []
@@ -110,7 +110,8 @@ def test_result_is_409_until_done_and_delete_removes_everything(tmp_path, astron
     def gated_detector(_options):  # holds every image until the test opens the gate
         return lambda image: gate.wait(60) and []
 
-    app = create_app({"DATA_DIR": str(tmp_path), "WORKERS": 1, "DETECTOR_FACTORY": gated_detector})
+    app = create_app({"DATA_DIR": str(tmp_path), "WORKERS": 1, "EXECUTOR": "thread",
+                      "DETECTOR_FACTORY": gated_detector})
     client = app.test_client()
     job_id = post_job(client, [("a.jpg", encode(astronaut))]).get_json()["id"]
     response = client.get(f"/api/jobs/{job_id}/result")
@@ -143,8 +144,8 @@ def test_exif_gps_is_gone_and_orientation_applied(app, client, astronaut):
 
 
 def test_two_apps_are_independent(tmp_path):
-    one = create_app({"DATA_DIR": str(tmp_path / "1")})
-    two = create_app({"DATA_DIR": str(tmp_path / "2")})
+    one = create_app({"DATA_DIR": str(tmp_path / "1"), "EXECUTOR": "thread"})
+    two = create_app({"DATA_DIR": str(tmp_path / "2"), "EXECUTOR": "thread"})
     assert one.extensions["faceguard"].registry is not two.extensions["faceguard"].registry
     for a in (one, two):
         a.extensions["faceguard"].shutdown()

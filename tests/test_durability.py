@@ -93,7 +93,7 @@ def gated_app(tmp_path, gate: threading.Event):
     def factory(options):  # holds every image until the test opens the gate
         real = build_detector("fast")
         return lambda image: gate.wait(60) and real(image)
-    return create_app({"DATA_DIR": str(tmp_path), "DETECTOR_FACTORY": factory})
+    return create_app({"DATA_DIR": str(tmp_path), "EXECUTOR": "thread", "DETECTOR_FACTORY": factory})
 
 
 def test_unwritable_outputs_fail_each_file_with_a_clear_error(tmp_path, astronaut):

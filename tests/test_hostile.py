@@ -125,7 +125,7 @@ def test_names_stay_distinct(app, client, astronaut):
 
 
 def test_too_many_files_is_refused_before_any_work(tmp_path, astronaut):
-    app = create_app({"DATA_DIR": str(tmp_path), "MAX_FILES": 3})
+    app = create_app({"DATA_DIR": str(tmp_path), "MAX_FILES": 3, "EXECUTOR": "thread"})
     archive = make_zip({f"{i}.jpg": encode(astronaut) for i in range(5)})
     response = post_job(app.test_client(), [("many.zip", archive)])
     assert response.status_code == 413 and "limit is 3" in response.get_json()["error"]

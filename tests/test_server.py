@@ -5,6 +5,7 @@ import io
 import json
 import time
 import zipfile
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -80,3 +81,45 @@ def test_twenty_concurrent_jobs(server, astronaut):
     for snap, names in results:
         assert (snap["state"], snap["processed"], snap["failed"], snap["faces"]) == ("done", 20, 0, 20)
         assert names == expected
+
+
+def _children(pid: int) -> list[int]:
+    """Live (not zombie) processes whose parent is `pid`, read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _gone(pids: list[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(_alive(pid) for pid in pids):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+@pytest.mark.parametrize("how", ["terminate", "kill"])
+def test_worker_processes_end_with_the_server(tmp_path, how):
+    proc, _ = start_server(tmp_path / "jobs")
+    deadline = time.monotonic() + 60
+    while len(workers := _children(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(workers) >= 2, "the server starts its worker processes at start-up"
+    getattr(proc, how)()  # `kill` gives the server no chance to stop them: they notice on their own
+    proc.wait(30)
+    assert _gone(workers, 15), f"worker processes outlived the server: {workers}"

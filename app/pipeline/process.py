@@ -62,7 +62,8 @@ def process_image(source: Path, output: Path, detector: Detector, options: Optio
         rect = redact.expand((face.x, face.y, face.w, face.h), options.padding, width, height)
         if rect is not None:
             regions.append(Region(*rect, score=face.score, engine=face.engine))
-    redacted = redact.redact(pixels, [r.box() for r in regions], options.method, options.boxes)
+    # The decoded pixels belong to this call alone; the detector is done with them.
+    redacted = redact.redact_in_place(pixels, [r.box() for r in regions], options.method, options.boxes)
     data = imageio.encode_image(redacted, output.suffix, options.jpeg_quality)
     output.parent.mkdir(parents=True, exist_ok=True)
     imageio.write_atomic(output, data)

@@ -64,15 +64,20 @@ _APPLY = {"blur": _blur, "pixelate": _pixelate, "fill": _fill}
 def redact(image: np.ndarray, rects: Iterable[Rect], method: str = "blur",
            outline: bool = False) -> np.ndarray:
     """Return a copy of the image with every rectangle redacted; the input is not changed."""
+    return redact_in_place(image.copy(), rects, method, outline)
+
+
+def redact_in_place(image: np.ndarray, rects: Iterable[Rect], method: str = "blur",
+                    outline: bool = False) -> np.ndarray:
+    """Redact every rectangle of an image the caller owns, in place (no 6 MB copy per 1080p photo); return it."""
     if method not in _APPLY:
         raise ValueError(f"unknown redaction method {method!r}")
-    out = image.copy()
     rects = list(rects)
     for x, y, w, h in rects:
-        out[y:y + h, x:x + w] = _APPLY[method](image[y:y + h, x:x + w])
+        image[y:y + h, x:x + w] = _APPLY[method](image[y:y + h, x:x + w])
     if outline:
         thickness = max(2, round(min(image.shape[:2]) / 300))
-        color = OUTLINE_BGR + ((255,) if out.ndim == 3 and out.shape[2] == 4 else ())
+        color = OUTLINE_BGR + ((255,) if image.ndim == 3 and image.shape[2] == 4 else ())
         for x, y, w, h in rects:
-            cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), color, thickness)
-    return out
+            cv2.rectangle(image, (x, y), (x + w - 1, y + h - 1), color, thickness)
+    return image
