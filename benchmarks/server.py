@@ -4,7 +4,7 @@
 
 For each size, starts `run.py` on a free loopback port with a fresh data folder, uploads one zip
 of that many 1080p JPEGs (derived as in benchmarks.throughput), polls until the job is done and
-reports the server's peak RSS (VmHWM). Then, on the warm server, times single-photo jobs from
+reports the peak RSS (VmHWM) of the server process and of its worker processes. Then, on the warm server, times single-photo jobs from
 upload to result ready.
 """
 from __future__ import annotations
@@ -38,6 +38,30 @@ def _peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started (its worker processes), read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def _peaks_mb(pid: int) -> tuple[float, float]:
+    """Peak RSS of the server process, and the sum of its worker processes' peaks (an upper bound
+    of what they held at any one moment)."""
+    workers = 0.0
+    for child in _children(pid):
+        try:
+            workers += _peak_rss_mb(child)
+        except OSError:
+            continue
+    return _peak_rss_mb(pid), workers
 
 
 def _run_job(base: str, path: Path, preset: str, timeout: float = 3600) -> tuple[dict, float]:
@@ -91,10 +115,12 @@ def main(argv: list[str] | None = None) -> int:
             proc, base = serve(Path(tmp) / f"data-{size}")
             try:
                 snap, elapsed = _run_job(base, archive, args.preset)
-                peaks[size] = _peak_rss_mb(proc.pid)
+                server, workers = _peaks_mb(proc.pid)
+                peaks[size] = server + workers
                 print(f"{size:5d} images ({archive.stat().st_size / 1e6:.0f} MB zip), preset {args.preset}: "
                       f"{snap['state']}, {snap['processed']} processed, {snap['failed']} failed, "
-                      f"{elapsed:.1f} s ({size / elapsed:.1f} img/s); server peak RSS {peaks[size]:.0f} MB", flush=True)
+                      f"{elapsed:.1f} s ({size / elapsed:.1f} img/s); peak RSS: server {server:.0f} MB "
+                      f"+ worker processes {workers:.0f} MB = {peaks[size]:.0f} MB", flush=True)
                 if size == sizes[-1]:
                     times = [_run_job(base, frames[i], args.preset)[1] for i in range(args.singles)]
                     print(f"single 1080p photo on the warm server, upload to result ready: median "
@@ -106,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             archive.unlink()
     if len(peaks) > 1:
         small, large = peaks[sizes[0]], peaks[sizes[-1]]
-        print(f"peak RSS {sizes[-1]} vs {sizes[0]} images: {large / small:.2f}x")
+        print(f"peak RSS (server + workers) {sizes[-1]} vs {sizes[0]} images: {large / small:.2f}x")
     return 0
 
 
