@@ -55,11 +55,11 @@ class BatchService:
     `executor` is used as it is. `finisher(job)` runs once every file of the job has
     ended (it writes the report and the result); if it raises, the job fails with the reason.
 
-    Files wait here, in order, and go to the executor a few at a time (one per worker and
-    one spare), so a deleted job's files never start and a broken pool holds few. If a
-    worker process dies (out of memory, or a library crashing on an image), the pool is
-    replaced and each file it held is run again alone in a one-worker quarantine pool: the
-    file that kills that pool too fails, the others carry on.
+    Files wait here, in order, and go to the executor a few at a time (two per worker: one
+    running, one ready behind it), so a deleted job's files never start and a broken pool
+    holds few. If a worker process dies (out of memory, or a library crashing on an image),
+    the pool is replaced and each file it held is run again alone in a one-worker quarantine
+    pool: the file that kills that pool too fails, the others carry on.
     """
 
     def __init__(self, registry: JobRegistry, workers: int, *, kind: str = "thread",
@@ -120,10 +120,10 @@ class BatchService:
                 pool.shutdown(wait=wait, cancel_futures=True)
 
     def _pump(self) -> None:
-        """Hand waiting files to the executor while it has fewer than one per worker plus one."""
+        """Hand waiting files to the executor while it holds fewer than two per worker."""
         while True:
             with self._lock:
-                if self._closed or not self._waiting or self._in_flight > self.workers:
+                if self._closed or not self._waiting or self._in_flight >= 2 * self.workers:
                     return
                 task = self._waiting.popleft()
                 if task.job.id not in self.registry:  # deleted or expired while it waited

@@ -99,5 +99,5 @@ def test_files_of_a_deleted_job_never_start_and_leave_nothing(tmp_path):
     job.directory.rmdir()
     gate.set()
     service.shutdown(wait=True)
-    assert len(seen) <= 2  # the one running and at most one handed over; the other 18 never started
+    assert len(seen) <= 2  # the one running and the one ready behind it; the other 18 never started
     assert not job.directory.exists()  # not re-created by a file that finished after the delete
