@@ -10,8 +10,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import (BrokenExecutor, CancelledError, Executor, Future, ProcessPoolExecutor,
-                                ThreadPoolExecutor)
+from concurrent.futures import (
+    BrokenExecutor,
+    CancelledError,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
 from dataclasses import dataclass
 
 from app import worker

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from app.batch import BatchService
-from app.jobs import Job, JobState, JobRegistry
+from app.jobs import Job, JobRegistry, JobState
 from app.pipeline.process import Options
 from app.results import write_result_zip
 from app.store import Journal, sweep

@@ -22,7 +22,13 @@ from app.config import load_config
 from app.pipeline.imageio import is_image_name
 from app.pipeline.presets import PRESETS, build_detector, resolve
 from app.pipeline.process import Options, process_image
-from benchmarks.coverage import BANDS, face_coverage, outside_share, recall_by_band, union_mask
+from benchmarks.coverage import (
+    BANDS,
+    face_coverage,
+    outside_share,
+    recall_by_band,
+    union_mask,
+)
 
 
 def run_preset(preset: str, images: list[Path], config: dict) -> tuple[dict[str, list], float]:

@@ -8,7 +8,6 @@ from skimage import data
 
 from app import create_app
 
-
 _ARTIFACTS: list[tuple[str, str]] = []
 
 

@@ -128,8 +128,9 @@ def test_result_is_409_until_done_and_delete_removes_everything(tmp_path, astron
 
 
 def test_exif_gps_is_gone_and_orientation_applied(app, client, astronaut):
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     from tests.helpers import jpeg_with_exif
 

@@ -15,7 +15,15 @@ import requests
 from app import create_app, service
 from app.pipeline.presets import build_detector
 from app.store import OUTCOMES
-from tests.helpers import encode, finish, post_job, result_zip, start_server, stop_server, wait_done
+from tests.helpers import (
+    encode,
+    finish,
+    post_job,
+    result_zip,
+    start_server,
+    stop_server,
+    wait_done,
+)
 
 
 def test_sigkill_mid_job_then_restart_resumes(tmp_path, astronaut):

@@ -12,7 +12,6 @@ from app.errors import ImageError
 from app.pipeline.imageio import encode_image, probe, read_image
 from tests.helpers import jpeg_with_exif
 
-
 # Make, Model, Orientation, XMP, IPTC, Photoshop, EXIF IFD, GPS IFD, maker note.
 PRIVATE_TAGS = {0x010F, 0x0110, 0x0112, 700, 33723, 34377, 0x8769, 0x8825, 0x927C}
 

@@ -5,8 +5,8 @@ import io
 import json
 import time
 import zipfile
-from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests

@@ -4,8 +4,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.pipeline.detect import (Detector, EnsembleDetector, MediaPipeDetector, YuNetDetector,
-                                 yunet_available)
+from app.pipeline.detect import (
+    Detector,
+    EnsembleDetector,
+    MediaPipeDetector,
+    YuNetDetector,
+    yunet_available,
+)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,7 @@ from typing import Any
 
 from app.errors import ImageError
 from app.jobs import Region
-from app.pipeline import imageio, redact
-from app.pipeline import presets
+from app.pipeline import imageio, presets, redact
 from app.pipeline.detect import Detector
 
 
