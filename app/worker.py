@@ -62,7 +62,8 @@ def _keep_freed_memory() -> None:
 
     Every image allocates buffers of several megabytes; by default glibc maps them fresh
     and unmaps them when freed, so each image pays thousands of page faults. Measured in
-    worker processes on 1080p JPEGs: about 1.4x the images per second. The cost is that a
+    worker processes on 1080p JPEGs: 1.4x the images per second for `fast`, 1.9x for
+    `balanced` (YuNet allocates large buffers on every call). The cost is that a
     worker keeps up to 128 MB it no longer uses; buffers over 64 MB (photos over ~20
     megapixels) are still mapped and unmapped each time.
     """
