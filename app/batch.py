@@ -168,10 +168,12 @@ class BatchService:
                 self._executor = self._new_executor(self.workers)
 
     def _isolate_next(self) -> None:
-        """Run the next suspect file alone, in a pool of its own."""
+        """Run the next suspect file alone, in a pool of its own; close that pool when none are left."""
         with self._lock:
-            if self._closed or self._quarantine_busy or not self._suspects:
-                if not self._suspects and not self._quarantine_busy and self._quarantine is not None:
+            if self._closed or self._quarantine_busy:
+                return
+            if not self._suspects:
+                if self._quarantine is not None:
                     self._quarantine.shutdown(wait=False)
                     self._quarantine = None
                 return
@@ -182,36 +184,40 @@ class BatchService:
             quarantine = self._quarantine
         self._send(task, quarantine, main=False)
 
-    def _record(self, task: _Task, future: Future, executor: Executor, main: bool) -> None:
-        job_id, entry = task.job.id, task.entry
+    def _outcome(self, task: _Task, future: Future, executor: Executor, main: bool) -> dict | None:
+        """What to record for a finished task (finish_file's arguments); None if nothing is to be recorded yet."""
+        job_id, name = task.job.id, task.entry.name
         try:
             result: ImageResult = future.result()
         except CancelledError:  # the service is shutting down; the file stays pending
-            return
+            return None
         except BrokenExecutor:
             if main and self.kind == "process" and self._own_executor:
                 self._renew(executor)
                 with self._lock:
-                    self._suspects.append(task)
-                return
+                    self._suspects.append(task)  # run again alone; see _isolate_next
+                return None
             if not main:
                 with self._lock:
                     self._quarantine = None  # broken: the next suspect gets a fresh one
-            log.error("job %s: %s failed: its worker process stopped", job_id, entry.name)
-            outcome, last = self.registry.finish_file(job_id, entry.index, error=(
-                "The worker processing this photo stopped unexpectedly (out of memory, or the image "
-                "crashed a library), so nothing was saved for it."))
+            log.error("job %s: %s failed: its worker process stopped", job_id, name)
+            return {"error": "The worker processing this photo stopped unexpectedly (out of memory, "
+                             "or the image crashed a library), so nothing was saved for it."}
         except FaceGuardError as exc:
-            log.info("job %s: %s failed: %s", job_id, entry.name, exc.message)
-            outcome, last = self.registry.finish_file(job_id, entry.index, error=exc.message)
+            log.info("job %s: %s failed: %s", job_id, name, exc.message)
+            return {"error": exc.message}
         except BaseException as exc:  # recorded, never hidden, never shown as success
-            log.error("job %s: %s failed", job_id, entry.name, exc_info=exc)
-            message = (_plain(exc, "This photo") if isinstance(exc, OSError)
-                       else f"Unexpected error while processing ({type(exc).__name__}: {exc}).")
-            outcome, last = self.registry.finish_file(job_id, entry.index, error=message)
-        else:
-            outcome, last = self.registry.finish_file(job_id, entry.index, width=result.width,
-                                                      height=result.height, regions=result.regions)
+            log.error("job %s: %s failed", job_id, name, exc_info=exc)
+            return {"error": _plain(exc, "This photo") if isinstance(exc, OSError)
+                    else f"Unexpected error while processing ({type(exc).__name__}: {exc})."}
+        return {"width": result.width, "height": result.height, "regions": result.regions}
+
+    def _record(self, task: _Task, future: Future, executor: Executor, main: bool) -> None:
+        job_id, entry = task.job.id, task.entry
+        recorded = self._outcome(task, future, executor, main)
+        if recorded is None:
+            return
+        outcome, last = self.registry.finish_file(job_id, entry.index, **recorded)
         if job_id not in self.registry:  # deleted or expired meanwhile: remove what the task wrote
             shutil.rmtree(task.job.directory, ignore_errors=True)
             return
