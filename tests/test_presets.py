@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from app.pipeline import presets
-from app.pipeline.detect import FaceBox, Pass, fuse, yunet_available
+from app.pipeline.detect import Crowd, FaceBox, Pass, fuse, yunet_available
+from app.pipeline.redact import expand
 from tests.helpers import encode, finish, post_job, result_zip
 
 needs_yunet = pytest.mark.skipif(not yunet_available(), reason="yuface has no wheel for this platform")
@@ -50,6 +51,79 @@ def test_balanced_finds_the_small_faces_fast_misses(app, client, astronaut):
             assert {d["engine"] for d in report["files"][0]["detections"]} <= {"yunet", "mediapipe", "mediapipe+yunet"}
     assert found["balanced"] == len(faces), found
     assert found["fast"] < len(faces) // 2, found
+
+
+def hide_top_half(photo: np.ndarray, face: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """Paint the backdrop over the top half of a face (a head in front); return the half still seen."""
+    x, y, w, h = face
+    photo[y:y + h // 2, x:x + w] = (90, 120, 80)
+    return x, y + h // 2, w, h - h // 2
+
+
+@needs_yunet
+def test_a_crowd_vouches_for_its_half_hidden_faces(astronaut):
+    photo, faces = group_photo(astronaut)
+    hidden = [hide_top_half(photo, face) for face in faces[-3:]]
+    detector = presets.build_detector("balanced")
+
+    def regions(image):
+        found = detector(image)
+        return found, [expand((f.x, f.y, f.w, f.h), 0.2 * f.margin, 1200, 800) for f in found]
+
+    found, rects = regions(photo)
+    assert covered(rects, hidden) == 3 and covered(rects, faces[:-3]) == 15
+    assert any(f.margin > 1 for f in found)  # at least one came in on the crowd's word, padded more
+    # The same half-hidden faces with no crowd around them are too faint to be kept.
+    alone = np.full_like(photo, (90, 120, 80))
+    for x, y, w, h in faces[-3:]:
+        alone[y - 60:y + h + 60, x - 30:x + w + 30] = photo[y - 60:y + h + 60, x - 30:x + w + 30]
+    assert regions(alone)[0] == []
+
+
+def test_crowd_keeps_faint_faces_of_the_crowds_size_only_in_a_crowd():
+    sure = [FaceBox(100 + 60 * i, 100, 40, 40, 0.9, "yunet") for i in range(3)]
+    middling = FaceBox(100, 300, 40, 40, 0.6, "yunet")  # between support and the threshold
+    faint = FaceBox(400, 105, 36, 38, 0.2, "yunet")  # a crowd-sized face
+    huge = FaceBox(500, 60, 150, 150, 0.2, "yunet")  # nearly 4x the faces beside it
+    crowd = Crowd()
+    kept = crowd.extra(sure + [middling, faint, huge], threshold=0.7)
+    assert kept == [middling, FaceBox(400, 105, 36, 38, 0.2, "yunet", margin=crowd.margin)]
+    # Two faces (the middling one counts: it scores the support level) are no crowd.
+    assert crowd.extra(sure[:1] + [middling, faint, huge], threshold=0.7) == []
+
+
+def _fuse_one_by_one(passes, threshold, overlap=0.3, min_face=12.0):
+    """The plain loop `fuse` must agree with: each box against each face found so far."""
+    def iou(a, b):
+        ix = max(0.0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+        iy = max(0.0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+        return ix * iy / (a.w * a.h + b.w * b.h - ix * iy + 1e-9)
+
+    faces = []
+    for box, index in sorted(((b, i) for i, p in enumerate(passes) for b in p.boxes), key=lambda t: -t[0].score):
+        face = next((f for f in faces if iou(f[0], box) > overlap), None)
+        if face is None:
+            faces.append((box, {index: box.score}))
+        else:
+            face[1][index] = max(face[1].get(index, 0.0), box.score)
+    out = []
+    for lead, votes in faces:
+        voters = {i for i, p in enumerate(passes) if lead.h * p.scale >= min_face} | set(votes)
+        if sum(votes.values()) / len(voters) >= threshold:
+            out.append((round(lead.x, 6), round(lead.y, 6), round(sum(votes.values()) / len(voters), 6)))
+    return out
+
+
+def test_fuse_agrees_with_the_plain_loop_on_a_crowd_of_boxes():
+    rng = np.random.default_rng(7)
+    passes = []
+    for scale in (1.0, 1.0, 0.6, 0.6):
+        xy, size = rng.uniform(0, 400, (300, 2)), rng.uniform(8, 40, 300)
+        passes.append(Pass(scale, [FaceBox(x, y, s, s * 1.1, float(rng.uniform(0.1, 1)), "yunet")
+                                   for (x, y), s in zip(xy, size)]))
+    expected = _fuse_one_by_one(passes, 0.2)
+    assert len(expected) > 100
+    assert [(round(f.x, 6), round(f.y, 6), round(f.score, 6)) for f in fuse(passes, 0.2)] == expected
 
 
 def test_default_preset_is_balanced_and_recorded(app, client, astronaut):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.errors import ImageError
-from app.pipeline.detect import MediaPipeDetector
+from app.pipeline.detect import FaceBox, MediaPipeDetector
 from app.pipeline.process import Options, process_image
 from tests.test_redact import detail
 
@@ -65,3 +65,26 @@ def test_a_photo_without_faces_is_written_unchanged_in_size(tmp_path, detector):
     cv2.imwrite(str(source), sky)
     result = process_image(source, output, detector, Options())
     assert result.regions == [] and np.array_equal(cv2.imread(str(output)), sky)
+
+
+def test_a_box_with_a_wider_margin_gets_more_padding(tmp_path, astronaut):
+    source = tmp_path / "in.png"
+    cv2.imwrite(str(source), astronaut)
+    sizes = []
+    for margin in (1.0, 1.5):
+        box = FaceBox(*FACE, score=0.2, engine="yunet", margin=margin)
+        result = process_image(source, tmp_path / f"{margin}.png", lambda _image, b=box: [b], Options(padding=0.2))
+        sizes.append((result.regions[0].w, result.regions[0].h))
+    assert sizes == [(112, 135), (128, 158)]  # 80 + 2*16 / 2*24 wide; 90 + 2.5*18 / 2.5*27 tall
+
+
+def test_mediapipe_never_reports_a_box_under_its_threshold(astronaut):
+    # MediaPipe thresholds its raw boxes, then blends them: the astronaut's blended face
+    # scores 0.91 while raw boxes reach 0.95, so at 0.93 it came back under the bar.
+    for threshold, expected in ((0.5, 1), (0.93, 0)):
+        detector = MediaPipeDetector(threshold=threshold)
+        try:
+            faces = detector(astronaut)
+        finally:
+            detector.close()
+        assert len(faces) == expected and all(face.score >= threshold for face in faces)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import cv2
@@ -20,6 +20,7 @@ class FaceBox:
     h: float
     score: float
     engine: str
+    margin: float = 1.0  # the share of the usual padding this box gets (looser boxes get more)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class MediaPipeDetector:
     def __init__(self, threshold: float = 0.5, model_selection: int = 1) -> None:
         from mediapipe.python.solutions import face_detection
 
+        self.threshold = threshold
         self._model = face_detection.FaceDetection(
             model_selection=model_selection, min_detection_confidence=threshold)
 
@@ -93,6 +95,10 @@ class MediaPipeDetector:
         results = self._model.process(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
         boxes = []
         for detection in results.detections or []:
+            # MediaPipe applies its threshold before blending overlapping boxes, and a
+            # blended box can score below it (an apple at 0.71 with the bar at 0.75).
+            if detection.score[0] < self.threshold:
+                continue
             rel = detection.location_data.relative_bounding_box
             boxes.append(FaceBox(rel.xmin * width, rel.ymin * height, rel.width * width,
                                  rel.height * height, float(detection.score[0]), self.engine))
@@ -167,6 +173,15 @@ def _iou(a: FaceBox, b: FaceBox) -> float:
     return inter / (a.w * a.h + b.w * b.h - inter + 1e-9)
 
 
+def _iou_with(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """IoU of one [x0, y0, x1, y1] box with each row of `others`."""
+    ix = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
+    iy = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
+    inter = ix * iy
+    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    return inter / ((box[2] - box[0]) * (box[3] - box[1]) + areas - inter + 1e-9)
+
+
 def fuse(passes: list[Pass], threshold: float, overlap: float = 0.3, min_face: float = 12.0) -> list[FaceBox]:
     """Merge the boxes of several passes by consensus.
 
@@ -175,39 +190,97 @@ def fuse(passes: list[Pass], threshold: float, overlap: float = 0.3, min_face: f
     pass's scale), of each pass's best score for it; a pass that missed it counts 0.
     A face one pass saw faintly is dropped; one most passes agree on is kept even if
     each was unsure; a small face only the enlarged pass could see is judged by it alone.
+    Crowd photos give thousands of faint boxes: each is compared with the faces found so
+    far in one numpy step, not one by one.
     """
     ranked = sorted(((box, i) for i, p in enumerate(passes) for box in p.boxes), key=lambda t: -t[0].score)
-    clusters: list[tuple[FaceBox, dict[int, float], set[str]]] = []
-    for box, index in ranked:
-        for lead, scores, engines in clusters:
-            if _iou(lead, box) > overlap:
-                scores[index] = max(scores.get(index, 0.0), box.score)
-                engines.add(box.engine)
-                break
+    if not ranked:
+        return []
+    corners = np.array([[b.x, b.y, b.x + b.w, b.y + b.h] for b, _ in ranked])
+    leads: list[int] = []  # indices into `ranked` of each face's best box, best face first
+    scores: list[dict[int, float]] = []
+    engines: list[set[str]] = []
+    for j, (box, index) in enumerate(ranked):
+        hits = np.flatnonzero(_iou_with(corners[j], corners[leads]) > overlap) if leads else ()
+        if len(hits):
+            face = int(hits[0])
+            scores[face][index] = max(scores[face].get(index, 0.0), box.score)
+            engines[face].add(box.engine)
         else:
-            clusters.append((box, {index: box.score}, {box.engine}))
+            leads.append(j)
+            scores.append({index: box.score})
+            engines.append({box.engine})
     fused = []
-    for lead, scores, engines in clusters:
-        voters = {i for i, p in enumerate(passes) if lead.h * p.scale >= min_face} | set(scores)
-        score = sum(scores.values()) / len(voters)
+    for j, votes, names in zip(leads, scores, engines):
+        lead = ranked[j][0]
+        voters = {i for i, p in enumerate(passes) if lead.h * p.scale >= min_face} | set(votes)
+        score = sum(votes.values()) / len(voters)
         if score >= threshold:
-            fused.append(FaceBox(lead.x, lead.y, lead.w, lead.h, score, "+".join(sorted(engines))))
+            fused.append(FaceBox(lead.x, lead.y, lead.w, lead.h, score, "+".join(sorted(names))))
     return fused
+
+
+@dataclass(frozen=True)
+class Crowd:
+    """How a photo full of people lowers the bar for the faces among them.
+
+    Where at least `need` faces score `support` or more, the photo is a group or a crowd:
+    there, a face between `support` and the threshold is kept, and so is a fainter one
+    (down to `floor`) whose height is within `sizes` of the median height of the
+    `neighbours` sure faces nearest to it up or down the photo (a crowd's faces shrink
+    as it recedes, so faces at the same height in the photo are the fair comparison).
+    Those faint boxes are looser, so they get `margin` times the usual padding.
+    A photo without people (a dog, a galaxy) gets no such help.
+    """
+
+    support: float = 0.5
+    need: int = 3
+    floor: float = 0.1
+    sizes: tuple[float, float] = (0.5, 2.0)
+    neighbours: int = 5
+    margin: float = 1.5
+
+    def extra(self, candidates: list[FaceBox], threshold: float) -> list[FaceBox]:
+        """The candidates below `threshold` that this photo's crowd vouches for."""
+        sure = [f for f in candidates if f.score >= self.support]
+        if len(sure) < self.need:
+            return []
+        heights = np.array([f.h for f in sure])
+        middles = np.array([f.y + f.h / 2 for f in sure])
+        kept = []
+        for face in candidates:
+            if face.score >= threshold:
+                continue
+            if face.score >= self.support:
+                kept.append(face)
+                continue
+            nearest = np.argsort(np.abs(middles - (face.y + face.h / 2)))[: self.neighbours]
+            typical = float(np.median(heights[nearest]))
+            if self.sizes[0] * typical <= face.h <= self.sizes[1] * typical:
+                kept.append(replace(face, margin=self.margin))
+        return kept
 
 
 class EnsembleDetector:
     """YuNet passes merged by consensus, plus detectors whose own verdict stands.
 
-    `members` vote together through `fuse`; each of `independent` (MediaPipe) keeps the
-    boxes it is confident of on its own, merged into an overlapping consensus face
-    where there is one.
+    `members` vote together through `fuse`; a face is kept when its consensus score
+    reaches `threshold`, or, with `crowd`, when the photo's crowd vouches for it. Each of
+    `independent` (MediaPipe) keeps the boxes it is confident of on its own, merged into
+    an overlapping face where there is one.
     """
 
-    def __init__(self, members: list, threshold: float, independent: list | None = None) -> None:
-        self.members, self.threshold, self.independent = members, threshold, independent or []
+    def __init__(self, members: list, threshold: float, independent: list | None = None,
+                 crowd: Crowd | None = None) -> None:
+        self.members, self.threshold, self.independent, self.crowd = members, threshold, independent or [], crowd
 
     def __call__(self, image: np.ndarray) -> list[FaceBox]:
-        faces = fuse([p for member in self.members for p in member.passes(image)], self.threshold)
+        passes = [p for member in self.members for p in member.passes(image)]
+        if self.crowd is None:
+            faces = fuse(passes, self.threshold)
+        else:
+            candidates = fuse(passes, min(self.threshold, self.crowd.floor))
+            faces = [f for f in candidates if f.score >= self.threshold] + self.crowd.extra(candidates, self.threshold)
         for detector in self.independent:
             for box in detector(image):
                 match = next((i for i, face in enumerate(faces) if _iou(face, box) > 0.3), None)
@@ -215,8 +288,7 @@ class EnsembleDetector:
                     faces.append(box)
                 elif box.engine not in faces[match].engine.split("+"):
                     face = faces[match]
-                    engines = "+".join(sorted({*face.engine.split("+"), box.engine}))
-                    faces[match] = FaceBox(face.x, face.y, face.w, face.h, face.score, engines)
+                    faces[match] = replace(face, engine="+".join(sorted({*face.engine.split("+"), box.engine})))
         return faces
 
     def close(self) -> None:

@@ -58,7 +58,7 @@ def process_image(source: Path, output: Path, detector: Detector, options: Optio
         raise ImageError(f"Face detection failed on this image ({type(exc).__name__}).") from exc
     regions = []
     for face in faces:
-        rect = redact.expand((face.x, face.y, face.w, face.h), options.padding, width, height)
+        rect = redact.expand((face.x, face.y, face.w, face.h), options.padding * face.margin, width, height)
         if rect is not None:
             regions.append(Region(*rect, score=face.score, engine=face.engine))
     # The decoded pixels belong to this call alone; the detector is done with them.
