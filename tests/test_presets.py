@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from app.pipeline import presets
-from app.pipeline.detect import Crowd, FaceBox, Pass, fuse, yunet_available
+from app.pipeline.detect import Crowd, FaceBox, Pass, _LibFaceDetection, fuse, yunet_available
 from app.pipeline.redact import expand
 from tests.helpers import encode, finish, post_job, result_zip
 
@@ -124,6 +125,32 @@ def test_fuse_agrees_with_the_plain_loop_on_a_crowd_of_boxes():
     expected = _fuse_one_by_one(passes, 0.2)
     assert len(expected) > 100
     assert [(round(f.x, 6), round(f.y, 6), round(f.score, 6)) for f in fuse(passes, 0.2)] == expected
+
+
+def _rss_mb() -> float:
+    return int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
+
+
+@needs_yunet
+@pytest.mark.filterwarnings("ignore:Image size")  # yuface warns over 960 px
+def test_yunet_called_directly_matches_yuface_and_keeps_no_memory(astronaut):
+    import yuface
+
+    direct = _LibFaceDetection.load()
+    assert direct is not None  # the Linux wheel ships libfacedetection.so with the entry point
+    photo, _ = group_photo(astronaut)
+    for image in (astronaut, photo, cv2.resize(photo, (640, 427))):
+        ours = direct(image, 0.1)
+        theirs = yuface.detect(image, conf=0.1)[:2]
+        assert len(ours[0]) > 0
+        assert np.array_equal(ours[0], theirs[0]) and np.array_equal(ours[1], theirs[1])
+    small = cv2.resize(astronaut, (160, 160))
+    for _ in range(50):
+        direct(small, 0.1)
+    before = _rss_mb()
+    for _ in range(1000):
+        direct(small, 0.1)
+    assert _rss_mb() - before < 5  # yuface.detect keeps 36 KB a call: 35 MB here
 
 
 def test_default_preset_is_balanced_and_recorded(app, client, astronaut):

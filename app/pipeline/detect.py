@@ -1,9 +1,11 @@
 """Face detectors: pixels in, face boxes in image pixels out. MediaPipe types stay here."""
 from __future__ import annotations
 
+import ctypes
 import threading
 import warnings
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Protocol
 
 import cv2
@@ -123,6 +125,50 @@ def yunet_available() -> bool:
     return True
 
 
+class _LibFaceDetection:
+    """libfacedetection's own entry point, called with a result buffer this object keeps.
+
+    yuface's wrapper allocates a fresh 36 KB result buffer on every call and never frees
+    it: a worker leaked about 140 KB per photo (four YuNet calls), so memory grew with
+    the batch. The wheel ships the C library beside its wrapper; calling it directly with
+    one buffer gives the same numbers (columns 0-14 of yuface's rows, compared on our face
+    set) and leaks nothing. Where the library or its entry point cannot be found (another
+    platform's build), `load` returns None and yuface's wrapper is used.
+    """
+
+    SYMBOL = "_Z14facedetect_cnnPhS_iii"  # facedetect_cnn(unsigned char*, unsigned char*, int, int, int)
+    BUFFER_BYTES = 0x9000  # the result buffer size libfacedetection's own examples use
+
+    def __init__(self, function) -> None:
+        self._function = function
+        self._buffer = ctypes.create_string_buffer(self.BUFFER_BYTES)
+
+    @classmethod
+    def load(cls) -> _LibFaceDetection | None:
+        import yuface
+
+        try:
+            library = ctypes.CDLL(str(Path(yuface.__file__).with_name("libfacedetection.so")))
+            function = getattr(library, cls.SYMBOL)
+        except (OSError, AttributeError):
+            return None
+        function.restype = ctypes.c_void_p
+        function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        return cls(function)
+
+    def __call__(self, frame: np.ndarray, conf: float) -> tuple[np.ndarray, np.ndarray]:
+        """Scores (0-100) and [x, y, w, h] boxes of the faces scoring over `conf` (0-1) in a BGR frame."""
+        frame = np.ascontiguousarray(frame, dtype=np.uint8)
+        height, width = frame.shape[:2]
+        if self._function(self._buffer, frame.ctypes.data, width, height, width * 3) is None:
+            raise RuntimeError("libfacedetection returned no result")
+        count = int(np.frombuffer(self._buffer, np.int32, 1)[0])
+        # Per face 16 shorts: score, x, y, w, h, five landmarks (x, y), one unused.
+        rows = np.frombuffer(self._buffer, np.int16, 16 * count, 4).reshape(count, 16)
+        rows = rows[rows[:, 0] > conf * 100]
+        return rows[:, 0].copy(), rows[:, 1:5].copy()
+
+
 class YuNetDetector:
     """YuNet (libfacedetection through `yuface`), weights compiled into the wheel.
 
@@ -137,7 +183,8 @@ class YuNetDetector:
                  floor: float = 0.3) -> None:
         import yuface
 
-        self._detect = yuface.detect
+        direct = _LibFaceDetection.load()
+        self._detect = direct if direct is not None else (lambda frame, conf: yuface.detect(frame, conf=conf)[:2])
         self.long_side, self.max_upscale, self.flip, self.floor = long_side, max_upscale, flip, floor
 
     def passes(self, image: np.ndarray) -> list[Pass]:
@@ -154,7 +201,7 @@ class YuNetDetector:
     def _boxes(self, frame: np.ndarray, scale: float, mirror_width: int | None) -> list[FaceBox]:
         with _YUNET_TURN, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # yuface warns about frames over 960 px; measured fine
-            scores, boxes, _ = self._detect(frame, conf=self.floor)
+            scores, boxes = self._detect(frame, self.floor)
         out = []
         for score, (x, y, w, h) in zip(scores, boxes.astype(float)):
             if mirror_width is not None:
