@@ -77,24 +77,28 @@ class Job:
     def count(self, state: FileState) -> int:
         return sum(1 for f in self.files if f.state is state)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Snapshot for the progress endpoint."""
+    def counts(self) -> dict[str, int]:
+        """How many files there are to process, and how far the job has come."""
         done, failed = self.count(FileState.DONE), self.count(FileState.FAILED)
-        return {"id": self.id, "state": self.state.value, "error": self.error,
-                "total": len(self.files) - self.count(FileState.SKIPPED),
+        return {"total": len(self.files) - self.count(FileState.SKIPPED),
                 "processed": done + failed, "failed": failed,
                 "skipped": self.count(FileState.SKIPPED),
-                "faces": sum(len(f.regions) for f in self.files),
+                "faces": sum(len(f.regions) for f in self.files)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Snapshot for the progress endpoint."""
+        return {"id": self.id, "state": self.state.value, "error": self.error, **self.counts(),
                 "options": dict(self.options),
                 "files": [f.summary() for f in self.files]}
 
+    def report_head(self) -> dict[str, Any]:
+        """report.json without its list of files (results.py writes those one at a time)."""
+        return {"job": self.id, **self.options, "created": self.created, "finished": self.finished,
+                "summary": self.counts()}
+
     def report(self) -> dict[str, Any]:
         """The report.json document: every input file and how it ended."""
-        snapshot = self.to_dict()
-        return {"job": self.id, **snapshot["options"],
-                "created": self.created, "finished": self.finished,
-                "summary": {k: snapshot[k] for k in ("total", "processed", "failed", "skipped", "faces")},
-                "files": [f.report() for f in self.files]}
+        return {**self.report_head(), "files": [f.report() for f in self.files]}
 
 
 class JobRegistry:
@@ -113,11 +117,6 @@ class JobRegistry:
         with self._changed:
             job = self._jobs.get(job_id)
             return job.to_dict() if job else None
-
-    def report(self, job_id: str) -> dict[str, Any] | None:
-        with self._changed:
-            job = self._jobs.get(job_id)
-            return job.report() if job else None
 
     def copy(self, job_id: str) -> Job | None:
         """A detached copy of the job and its files, for work outside the lock."""
