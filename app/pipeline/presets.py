@@ -33,21 +33,23 @@ def _mediapipe_vote() -> list[Detector]:
 
 
 # Two YuNet looks, at two sizes, each with its mirror image: a face must convince the
-# passes that could see it. Boxes down to 0.1 are kept so that a crowd can vouch for
-# its faint faces (Crowd). The presets differ in the score a face needs on its own.
-def _yunet_looks() -> list[Detector]:
-    return [YuNetDetector(long_side=1024, max_upscale=2.5, flip=True, floor=0.1),
-            YuNetDetector(long_side=640, max_upscale=2.0, flip=True, floor=0.1)]
+# passes that could see it. Faint boxes are kept (down to `floor`) so that a crowd can
+# vouch for its faint faces (Crowd). balanced keeps a face on its own at 0.7; thorough at
+# 0.5, and lets a crowd vouch for fainter faces of more varied sizes, padded more.
+def _yunet_looks(floor: float) -> list[Detector]:
+    return [YuNetDetector(long_side=1024, max_upscale=2.5, flip=True, floor=floor),
+            YuNetDetector(long_side=640, max_upscale=2.0, flip=True, floor=floor)]
 
 
 def _balanced(threshold: float | None) -> Detector:
-    return EnsembleDetector(_yunet_looks(), threshold=0.7 if threshold is None else threshold,
+    return EnsembleDetector(_yunet_looks(0.1), threshold=0.7 if threshold is None else threshold,
                             independent=_mediapipe_vote(), crowd=Crowd())
 
 
 def _thorough(threshold: float | None) -> Detector:
-    return EnsembleDetector(_yunet_looks(), threshold=0.5 if threshold is None else threshold,
-                            independent=_mediapipe_vote(), crowd=Crowd())
+    return EnsembleDetector(_yunet_looks(0.05), threshold=0.5 if threshold is None else threshold,
+                            independent=_mediapipe_vote(),
+                            crowd=Crowd(floor=0.05, sizes=(0.4, 2.5), margin=2.0))
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
