@@ -213,13 +213,6 @@ class YuNetDetector:
         return [box for run in self.passes(image) for box in run.boxes]
 
 
-def _iou(a: FaceBox, b: FaceBox) -> float:
-    ix = max(0.0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
-    iy = max(0.0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
-    inter = ix * iy
-    return inter / (a.w * a.h + b.w * b.h - inter + 1e-9)
-
-
 def _iou_with(box: np.ndarray, others: np.ndarray) -> np.ndarray:
     """IoU of one [x0, y0, x1, y1] box with each row of `others`."""
     ix = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
@@ -227,6 +220,14 @@ def _iou_with(box: np.ndarray, others: np.ndarray) -> np.ndarray:
     inter = ix * iy
     areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
     return inter / ((box[2] - box[0]) * (box[3] - box[1]) + areas - inter + 1e-9)
+
+
+def _corners(box: FaceBox) -> np.ndarray:
+    return np.array([box.x, box.y, box.x + box.w, box.y + box.h])
+
+
+def _iou(a: FaceBox, b: FaceBox) -> float:
+    return float(_iou_with(_corners(a), _corners(b)[None])[0])
 
 
 def fuse(passes: list[Pass], threshold: float, overlap: float = 0.3, min_face: float = 12.0) -> list[FaceBox]:
@@ -237,13 +238,13 @@ def fuse(passes: list[Pass], threshold: float, overlap: float = 0.3, min_face: f
     pass's scale), of each pass's best score for it; a pass that missed it counts 0.
     A face one pass saw faintly is dropped; one most passes agree on is kept even if
     each was unsure; a small face only the enlarged pass could see is judged by it alone.
-    Crowd photos give thousands of faint boxes: each is compared with the faces found so
-    far in one numpy step, not one by one.
+    A crowd photo gives over a thousand faint boxes: each is compared with the faces
+    found so far in one numpy step, not one by one.
     """
     ranked = sorted(((box, i) for i, p in enumerate(passes) for box in p.boxes), key=lambda t: -t[0].score)
     if not ranked:
         return []
-    corners = np.array([[b.x, b.y, b.x + b.w, b.y + b.h] for b, _ in ranked])
+    corners = np.array([_corners(b) for b, _ in ranked])
     leads: list[int] = []  # indices into `ranked` of each face's best box, best face first
     scores: list[dict[int, float]] = []
     engines: list[set[str]] = []
