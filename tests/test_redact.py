@@ -41,6 +41,23 @@ def test_blur_leaves_no_detail_at_any_face_size(size):
     assert detail(out) < 0.02 * detail(face)
 
 
+def squeezed_exactly(roi: np.ndarray) -> np.ndarray:
+    """The blur with every pixel of each cell averaged (what the sampling in `redact` stands in for)."""
+    h, w = roi.shape[:2]
+    size = (max(1, round(6 * w / max(w, h))), max(1, round(6 * h / max(w, h))))
+    small = cv2.GaussianBlur(cv2.resize(roi, size, interpolation=cv2.INTER_AREA), (3, 3), 0,
+                             borderType=cv2.BORDER_REPLICATE)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+@pytest.mark.parametrize("scale", [1, 4])
+def test_blur_of_a_large_face_is_the_blob_of_its_average(astronaut, scale):
+    face = cv2.resize(astronaut[40:200, 150:310], None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    out = redact(face, [(0, 0, face.shape[1], face.shape[0])], "blur")
+    gap = np.abs(out.astype(int) - squeezed_exactly(face))
+    assert gap.mean() < 2.5 and gap.max() <= 12
+
+
 def test_pixelate_makes_blocks_and_fill_is_black(astronaut):
     rect = (160, 40, 128, 128)
     pix = redact(astronaut, [rect], "pixelate")[40:168, 160:288]
