@@ -106,11 +106,13 @@ class JobRegistry:
 
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
+        self._pending: dict[str, int] = {}  # files left per job: finish_file must not count them all each time
         self._changed = threading.Condition()
 
     def add(self, job: Job) -> None:
         with self._changed:
             self._jobs[job.id] = job
+            self._pending[job.id] = job.count(FileState.PENDING)
             self._changed.notify_all()
 
     def snapshot(self, job_id: str) -> dict[str, Any] | None:
@@ -148,8 +150,9 @@ class JobRegistry:
             entry.state = FileState.FAILED if error else FileState.DONE
             entry.error, entry.width, entry.height = error, width, height
             entry.regions = list(regions or [])
+            self._pending[job_id] -= 1
             self._changed.notify_all()
-            return replace(entry, regions=list(entry.regions)), job.count(FileState.PENDING) == 0
+            return replace(entry, regions=list(entry.regions)), self._pending[job_id] == 0
 
     def entry(self, job_id: str, index: int) -> FileEntry | None:
         """A copy of one file's entry."""
@@ -167,6 +170,7 @@ class JobRegistry:
     def remove(self, job_id: str) -> Job | None:
         with self._changed:
             job = self._jobs.pop(job_id, None)
+            self._pending.pop(job_id, None)
             self._changed.notify_all()
             return job
 
