@@ -11,6 +11,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from app.pipeline.redact import squeeze
+
 
 @dataclass(frozen=True)
 class FaceBox:
@@ -44,19 +46,15 @@ def shrink(image: np.ndarray, longest: int) -> tuple[np.ndarray, int]:
 
     The last width % k columns and height % k rows, fewer than k pixels, are left out;
     small pixel (i, j) stands for pixels [i*k, (i+1)*k) x [j*k, (j+1)*k) of the image.
-    From k = 4 on, a bilinear step to twice the final size (it reads the 2x2 pixels at the
-    centre of each k/2 block) precedes a 2x block average: on a 1080p frame this costs a
-    sixth of averaging every pixel (0.35 vs 2.3 ms) and differs from it by 0.6 grey levels
-    on average.
+    From k = 4 on, `squeeze` samples a grid twice as fine as the result (the 2x2 pixels at
+    the centre of each k/2 block) and averages that: on a 1080p frame this costs a sixth of
+    averaging every pixel (0.35 vs 2.3 ms) and differs from it by 0.6 grey levels on average.
     """
     height, width = image.shape[:2]
     k = max(1, -(-max(height, width) // longest))
     if k == 1:
         return image, 1
-    crop, size = image[: height // k * k, : width // k * k], (width // k, height // k)
-    if k >= 4:
-        crop = cv2.resize(crop, (size[0] * 2, size[1] * 2), interpolation=cv2.INTER_LINEAR)
-    return cv2.resize(crop, size, interpolation=cv2.INTER_AREA), k
+    return squeeze(image[: height // k * k, : width // k * k], (width // k, height // k), fine=2), k
 
 
 def rescale(image: np.ndarray, scale: float) -> np.ndarray:
