@@ -11,6 +11,7 @@ from app import errors
 from app.batch import BatchService
 from app.config import ROOT, load_config
 from app.jobs import JobRegistry
+from app.pipeline import presets
 from app.pipeline.process import Options
 from app.service import FaceGuard
 from app.store import Journal
@@ -22,6 +23,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_config(config))
     app.json.ensure_ascii = False
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    for name in presets.PRESETS:  # asked once, at start-up, and said loudly
+        reason = presets.problem(name)
+        if reason:
+            logging.getLogger(__name__).warning("%s Jobs asking for it are refused.", reason)
 
     data_dir = Path(app.config["DATA_DIR"])
     data_dir.mkdir(parents=True, exist_ok=True)

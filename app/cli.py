@@ -11,7 +11,7 @@ from app.config import load_config
 from app.errors import FaceGuardError
 from app.ingest import Intake
 from app.jobs import Job, JobRegistry
-from app.pipeline.presets import PRESETS
+from app.pipeline.presets import PRESETS, problem
 from app.pipeline.process import Options
 from app.pipeline.redact import METHODS
 from app.results import write_report
@@ -74,10 +74,13 @@ class _ProgressBar:
 def run(args: argparse.Namespace) -> int:
     """Process every input into args.output; return the exit code."""
     config = load_config({"WORKERS": args.workers} if args.workers else None)
+    preset = args.preset or config["DEFAULT_PRESET"]
+    reason = problem(preset)
+    if reason:  # before any work: never a weaker look in silence
+        raise FaceGuardError(reason)
     out_dir: Path = args.output
     out_dir.mkdir(parents=True, exist_ok=True)
-    options = Options.from_config(config, method=args.method, boxes=args.boxes,
-                                  preset=args.preset or config["DEFAULT_PRESET"])
+    options = Options.from_config(config, method=args.method, boxes=args.boxes, preset=preset)
     registry = JobRegistry()
     batch = BatchService(registry, config["WORKERS"], kind=config["EXECUTOR"])
     with tempfile.TemporaryDirectory(prefix="faceguard-") as work:
@@ -86,8 +89,6 @@ def run(args: argparse.Namespace) -> int:
         for name, path in _walk(args.inputs):
             intake.add_path(name, path)
         job = Job(id="cli", directory=Path(work), files=intake.entries, options=options.describe())
-        if job.options["note"]:
-            print(f"faceguard: {job.options['note']}", file=sys.stderr)
         registry.add(job)
         bar = _ProgressBar()
         batch.submit(job, options, lambda j: write_report(j, out_dir))

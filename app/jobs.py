@@ -8,6 +8,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from app.pipeline.redact import covered_share
+
 
 class JobState(str, Enum):
     QUEUED = "queued"
@@ -57,7 +59,9 @@ class FileEntry:
                 "faces": len(self.regions), "error": self.error}
 
     def report(self) -> dict[str, Any]:
+        share = covered_share([r.box() for r in self.regions], self.width, self.height) if self.width else None
         return {**self.summary(), "width": self.width, "height": self.height,
+                "redacted_share": None if share is None else round(share, 4),
                 "regions": [r.box() for r in self.regions],
                 "detections": [{"box": r.box(), "score": round(r.score, 3), "engine": r.engine}
                                for r in self.regions]}

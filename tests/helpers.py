@@ -90,7 +90,7 @@ def start_server(data_dir, **settings) -> tuple[subprocess.Popen, str]:
         try:
             requests.get(base + "/", timeout=1)
             return proc, base
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             assert proc.poll() is None, log.read_text(errors="replace")
             time.sleep(0.1)
     proc.kill()

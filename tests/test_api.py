@@ -50,10 +50,11 @@ def test_methods_and_outline_are_recorded(app, client, astronaut, method):
     snapshot = finish(app, post_job(client, [("a.png", encode(astronaut, ".png"))], method=method, boxes="1",
                                     preset="fast"))
     assert snapshot["options"] == {"method": method, "boxes": True, "preset": "fast",
-                                   "engines": ["mediapipe"], "note": None}
+                                   "engines": ["centerface", "mediapipe"]}
     report = json.loads(result_zip(client, snapshot["id"]).read("report.json"))
     assert (report["method"], report["boxes"], report["preset"]) == (method, True, "fast")
-    assert report["files"][0]["detections"][0]["engine"] == "mediapipe"
+    assert report["files"][0]["detections"][0]["engine"] == "centerface+mediapipe"
+    assert 0.03 < report["files"][0]["redacted_share"] < 0.15  # one face of a 512x512 portrait
 
 
 def test_zip_keeps_folders_unicode_and_same_names(app, client, astronaut):

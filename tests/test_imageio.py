@@ -53,16 +53,19 @@ def test_output_carries_no_metadata(tmp_path):
         assert reread.size == (60, 100), suffix  # upright: the pixels were turned, not tagged
 
 
-def test_alpha_and_16_bit_pngs_decode_to_8_bit(tmp_path):
+def test_alpha_pngs_keep_alpha_and_16_bit_pngs_keep_their_depth(tmp_path):
     rgba = np.zeros((20, 30, 4), np.uint8)
     rgba[..., 3] = 128
     cv2.imwrite(str(tmp_path / "a.png"), rgba)
     pixels, info = read_image(tmp_path / "a.png", 10**8)
     assert info.has_alpha and pixels.shape == (20, 30, 4)
-    deep = np.full((20, 30, 3), 65535, np.uint16)
+    deep = np.full((20, 30, 3), 4095, np.uint16)  # 12-bit data in a 16-bit PNG
     cv2.imwrite(str(tmp_path / "d.png"), deep)
     pixels, _ = read_image(tmp_path / "d.png", 10**8)
-    assert pixels.dtype == np.uint8 and pixels.shape == (20, 30, 3) and pixels.min() == 255
+    assert pixels.dtype == np.uint16 and pixels.shape == (20, 30, 3) and np.array_equal(pixels, deep)
+    assert cv2.imdecode(np.frombuffer(encode_image(pixels, ".png", 92), np.uint8), cv2.IMREAD_UNCHANGED).max() == 4095
+    as_jpeg = cv2.imdecode(np.frombuffer(encode_image(pixels, ".jpg", 92), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert as_jpeg.dtype == np.uint8 and abs(int(as_jpeg.max()) - 4095 // 256) <= 1
 
 
 @pytest.mark.parametrize("payload", [b"", b"hello, not an image", b"\xff\xd8\xff\xe0" + b"\0" * 50])

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from app.errors import ImageError
-from app.pipeline.detect import FaceBox, MediaPipeDetector
+from app.pipeline import presets
+from app.pipeline.detect import FaceBox
+from app.pipeline.engines import MediaPipeDetector
 from app.pipeline.process import Options, process_image
 from tests.test_redact import detail
 
@@ -72,7 +74,7 @@ def test_a_box_with_a_wider_margin_gets_more_padding(tmp_path, astronaut):
     cv2.imwrite(str(source), astronaut)
     sizes = []
     for margin in (1.0, 1.5):
-        box = FaceBox(*FACE, score=0.2, engine="yunet", margin=margin)
+        box = FaceBox(*FACE, score=0.2, engine="centerface", margin=margin)
         result = process_image(source, tmp_path / f"{margin}.png", lambda _image, b=box: [b], Options(padding=0.2))
         sizes.append((result.regions[0].w, result.regions[0].h))
     assert sizes == [(112, 135), (128, 158)]  # 80 + 2*16 / 2*24 wide; 90 + 2.5*18 / 2.5*27 tall
@@ -88,3 +90,40 @@ def test_mediapipe_never_reports_a_box_under_its_threshold(astronaut):
         finally:
             detector.close()
         assert len(faces) == expected and all(face.score >= threshold for face in faces)
+
+
+def test_a_face_under_transparency_is_redacted_and_alpha_kept_exactly(tmp_path, astronaut):
+    from PIL import Image
+
+    alpha = np.full(astronaut.shape[:2], 255, np.uint8)
+    alpha[20:260, 140:320] = 0  # the face is invisible, but its colour is still in the file
+    alpha[300:, :] = np.arange(512, dtype=np.uint8)[None, :] // 2  # and a soft gradient elsewhere
+    source, output = tmp_path / "in.webp", tmp_path / "out.png"
+    rgb = cv2.cvtColor(astronaut, cv2.COLOR_BGR2RGB)
+    Image.fromarray(np.dstack([rgb, alpha])).save(source, lossless=True, exact=True)
+    result = process_image(source, output, presets.build_detector("balanced"), Options(preset="balanced"))
+    out = cv2.imread(str(output), cv2.IMREAD_UNCHANGED)
+    assert out.shape == (512, 512, 4) and len(result.regions) == 1
+    assert np.array_equal(out[:, :, 3], alpha)
+    x, y, w, h = FACE
+    assert detail(out[y:y + h, x:x + w, :3]) < 0.2 * detail(astronaut[y:y + h, x:x + w])
+
+
+def test_twelve_bit_data_in_a_sixteen_bit_png_is_redacted_and_stays_sixteen_bit(tmp_path, astronaut):
+    deep = astronaut.astype(np.uint16) * 16  # 0..4080: a very dark picture at 16 bits
+    source, output = tmp_path / "in.png", tmp_path / "out.png"
+    cv2.imwrite(str(source), deep)
+    result = process_image(source, output, presets.build_detector("balanced"), Options(preset="balanced"))
+    out = cv2.imread(str(output), cv2.IMREAD_UNCHANGED)
+    assert out.dtype == np.uint16 and len(result.regions) == 1
+    assert np.array_equal(out[400:, :100], deep[400:, :100])  # the real values, not stretched
+    x, y, w, h = FACE
+    assert detail(out[y:y + h, x:x + w] // 16) < 0.2 * detail(astronaut[y:y + h, x:x + w])
+
+
+def test_a_one_pixel_strip_is_processed_with_nothing_to_find(tmp_path):
+    source, output = tmp_path / "strip.png", tmp_path / "out.png"
+    cv2.imwrite(str(source), np.full((1, 4000, 3), 90, np.uint8))
+    result = process_image(source, output, presets.build_detector("balanced"), Options(preset="balanced"))
+    assert (result.width, result.height, result.regions) == (4000, 1, [])
+    assert cv2.imread(str(output)).shape == (1, 4000, 3)

@@ -73,16 +73,19 @@ def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return pixels
 
 
-def _to_8bit_bgr(pixels: np.ndarray, keep_alpha: bool) -> np.ndarray:
-    """Normalise any decoded layout to 8-bit BGR, or BGRA when alpha is kept."""
-    if pixels.dtype != np.uint8:
-        scale = 255.0 / (65535.0 if pixels.dtype == np.uint16 else max(float(pixels.max()), 1.0))
-        pixels = cv2.convertScaleAbs(pixels, alpha=scale)
+def _to_bgr(pixels: np.ndarray, keep_alpha: bool) -> np.ndarray:
+    """Normalise any decoded layout to BGR, or BGRA when alpha is kept; 8 and 16 bits stay as they are.
+
+    The real pixel values are what gets written back: a 12-bit scan in a 16-bit PNG keeps
+    its values (detection sees a stretched copy, see `resample.for_detection`).
+    """
+    if pixels.dtype not in (np.uint8, np.uint16):
+        pixels = cv2.convertScaleAbs(pixels, alpha=255.0 / max(float(pixels.max()), 1.0))
     if pixels.ndim == 2:
         return cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGRA if keep_alpha else cv2.COLOR_GRAY2BGR)
     channels = pixels.shape[2]
     if channels == 1:
-        return _to_8bit_bgr(pixels[:, :, 0], keep_alpha)
+        return _to_bgr(pixels[:, :, 0], keep_alpha)
     if channels == 2:
         gray = cv2.cvtColor(pixels[:, :, 0], cv2.COLOR_GRAY2BGR)
         return np.dstack([gray, pixels[:, :, 1]]) if keep_alpha else gray
@@ -102,23 +105,26 @@ def jpeg_is_whole(data: bytes) -> bool:
 
 
 def read_image(path: Path, max_pixels: int) -> tuple[np.ndarray, ImageInfo]:
-    """Decode an image file to upright 8-bit BGR(A) pixels, checking its size first."""
+    """Decode an image file to upright BGR(A) pixels (8 or 16 bits), checking its size first."""
     info = probe(path, max_pixels)
     data = np.fromfile(str(path), dtype=np.uint8)
     if info.format in ("JPEG", "MPO") and not jpeg_is_whole(data.tobytes()):
         raise ImageError("The image is truncated (the file ends before the picture does).")
-    flags = cv2.IMREAD_UNCHANGED if info.has_alpha else cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    flags = (cv2.IMREAD_UNCHANGED if info.has_alpha
+             else cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     pixels = cv2.imdecode(data, flags) if data.size else None
     if pixels is None or pixels.size == 0:
         raise ImageError("The image could not be decoded (truncated or corrupt).")
     if pixels.shape[0] != info.height or pixels.shape[1] != info.width:
         raise ImageError("The image could not be decoded completely (truncated or corrupt).")
-    return orient(_to_8bit_bgr(pixels, info.has_alpha), info.orientation), info
+    return orient(_to_bgr(pixels, info.has_alpha), info.orientation), info
 
 
 def encode_image(pixels: np.ndarray, suffix: str, jpeg_quality: int) -> bytes:
     """Encode pixels in the format a file name's suffix asks for; no metadata is written."""
     ext = IMAGE_EXTENSIONS.get(suffix.lower(), ".png")
+    if pixels.dtype == np.uint16 and ext not in (".png", ".tiff"):
+        pixels = (pixels >> 8).astype(np.uint8)  # formats without 16-bit samples
     params: list[int] = []
     if ext == ".jpg":
         params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]

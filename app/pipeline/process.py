@@ -7,7 +7,7 @@ from typing import Any
 
 from app.errors import ImageError
 from app.jobs import Region
-from app.pipeline import imageio, presets, redact
+from app.pipeline import imageio, presets, redact, resample
 from app.pipeline.detect import Detector
 
 
@@ -31,10 +31,9 @@ class Options:
                    max_pixels=config["MAX_PIXELS"])
 
     def describe(self) -> dict[str, Any]:
-        """What the job records of its options: the preset that really ran and its engines."""
-        preset, note = presets.resolve(self.preset)
-        return {"method": self.method, "boxes": self.boxes, "preset": preset.name,
-                "engines": presets.engines(preset.name), "note": note}
+        """What the job records of its options: the preset and the engines it runs."""
+        return {"method": self.method, "boxes": self.boxes, "preset": self.preset,
+                "engines": list(presets.PRESETS[self.preset].engines)}
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ def process_image(source: Path, output: Path, detector: Detector, options: Optio
     pixels, _ = imageio.read_image(source, options.max_pixels)
     height, width = pixels.shape[:2]
     try:
-        faces = detector(pixels[:, :, :3])
+        faces = detector(resample.for_detection(pixels))
     except Exception as exc:  # a detector fault must fail the file, never skip redaction
         raise ImageError(f"Face detection failed on this image ({type(exc).__name__}).") from exc
     regions = []

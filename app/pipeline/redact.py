@@ -25,6 +25,20 @@ def expand(box: tuple[float, float, float, float], padding: float,
     return x0, y0, x1 - x0, y1 - y0
 
 
+def covered_share(rects: Iterable[Rect], width: int, height: int) -> float:
+    """The share of a width x height image that the union of [x, y, w, h] rectangles covers."""
+    rects = np.array([r for r in rects if r[2] > 0 and r[3] > 0], float).reshape(-1, 4)
+    if not len(rects) or width <= 0 or height <= 0:
+        return 0.0
+    xs = np.unique(np.clip(np.concatenate([rects[:, 0], rects[:, 0] + rects[:, 2]]), 0, width))
+    ys = np.unique(np.clip(np.concatenate([rects[:, 1], rects[:, 1] + rects[:, 3]]), 0, height))
+    cells = np.zeros((len(ys) - 1, len(xs) - 1), bool)
+    for x, y, w, h in rects:  # mark the grid cells between each rectangle's edges
+        cells[np.searchsorted(ys, y):np.searchsorted(ys, y + h), np.searchsorted(xs, x):np.searchsorted(xs, x + w)] = True
+    area = np.outer(np.diff(ys), np.diff(xs))
+    return float((area * cells).sum() / (width * height))
+
+
 def squeeze(image: np.ndarray, size: tuple[int, int], fine: int = 4) -> np.ndarray:
     """Average an image down to `size`, sampling it first where it is large instead of reading every pixel.
 
@@ -63,11 +77,8 @@ def _pixelate(roi: np.ndarray) -> np.ndarray:
 
 
 def _fill(roi: np.ndarray) -> np.ndarray:
-    """Cover a region with solid black (alpha, if any, is left as it was)."""
-    out = np.zeros_like(roi)
-    if roi.ndim == 3 and roi.shape[2] == 4:
-        out[:, :, 3] = roi[:, :, 3]
-    return out
+    """Cover a region with solid black."""
+    return np.zeros_like(roi)
 
 
 _APPLY = {"blur": _blur, "pixelate": _pixelate, "fill": _fill}
@@ -81,15 +92,21 @@ def redact(image: np.ndarray, rects: Iterable[Rect], method: str = "blur",
 
 def redact_in_place(image: np.ndarray, rects: Iterable[Rect], method: str = "blur",
                     outline: bool = False) -> np.ndarray:
-    """Redact every rectangle of an image the caller owns, in place (no 6 MB copy per 1080p photo); return it."""
+    """Redact every rectangle of an image the caller owns, in place (no 6 MB copy per 1080p photo); return it.
+
+    Only colour is redacted, under transparent pixels too (a face under alpha 0 is still in
+    the file); an alpha channel is kept exactly as it was.
+    """
     if method not in _APPLY:
         raise ValueError(f"unknown redaction method {method!r}")
     rects = list(rects)
+    colour = image[:, :, :3] if image.ndim == 3 and image.shape[2] == 4 else image  # alpha stays as it was
     for x, y, w, h in rects:
-        image[y:y + h, x:x + w] = _APPLY[method](image[y:y + h, x:x + w])
+        colour[y:y + h, x:x + w] = _APPLY[method](np.ascontiguousarray(colour[y:y + h, x:x + w]))
     if outline:
         thickness = max(2, round(min(image.shape[:2]) / 300))
-        color = OUTLINE_BGR + ((255,) if image.ndim == 3 and image.shape[2] == 4 else ())
+        full = 65535 if image.dtype == np.uint16 else 255
+        color = tuple(c * full // 255 for c in OUTLINE_BGR) + ((full,) if image.ndim == 3 and image.shape[2] == 4 else ())
         for x, y, w, h in rects:
             cv2.rectangle(image, (x, y), (x + w - 1, y + h - 1), color, thickness)
     return image

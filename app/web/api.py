@@ -10,7 +10,7 @@ from app.errors import BadRequest, NotFound, NotReady, Unsupported
 from app.ingest import Intake
 from app.jobs import FileState, Job, JobState
 from app.pipeline.imageio import preview_bytes
-from app.pipeline.presets import PRESETS
+from app.pipeline.presets import PRESETS, problem
 from app.pipeline.process import Options
 from app.pipeline.redact import METHODS
 from app.results import RESULT_NAME
@@ -36,6 +36,9 @@ def _options(form) -> Options:
     preset = form.get("preset", config["DEFAULT_PRESET"]).strip().lower()
     if preset not in PRESETS:
         raise BadRequest(f"Unknown preset {preset!r}: use one of {', '.join(PRESETS)}.")
+    reason = problem(preset)
+    if reason:
+        raise BadRequest(reason)
     return Options.from_config(config, method=method, boxes=_FLAGS[boxes], preset=preset)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template
 
 from app.pipeline.imageio import IMAGE_EXTENSIONS
-from app.pipeline.presets import PRESETS
+from app.pipeline.presets import PRESETS, problem
 
 bp = Blueprint("pages", __name__)
 
@@ -13,6 +13,9 @@ bp = Blueprint("pages", __name__)
 def index():
     """Serve the upload page."""
     accept = ",".join(sorted(IMAGE_EXTENSIONS) + [".zip"])
-    return render_template("index.html", accept=accept, presets=PRESETS.values(),
-                           default_preset=current_app.config["DEFAULT_PRESET"],
+    refused = {name: problem(name) for name in PRESETS}
+    usable = [name for name in PRESETS if not refused[name]]
+    default = current_app.config["DEFAULT_PRESET"]
+    return render_template("index.html", accept=accept, presets=PRESETS.values(), refused=refused,
+                           chosen_preset=default if default in usable else (usable or [None])[0],
                            max_bytes=current_app.config["MAX_CONTENT_LENGTH"])

@@ -1,0 +1,92 @@
+"""Resampling for detection: shrink, enlarge, turn and cut images into the frames engines look at."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from app.pipeline.redact import squeeze
+
+
+def shrink(image: np.ndarray, longest: int) -> tuple[np.ndarray, int]:
+    """Shrink by an integer factor k so the longest side is at most `longest`; return the copy and k.
+
+    The last width % k columns and height % k rows, fewer than k pixels, are left out;
+    small pixel (i, j) stands for pixels [i*k, (i+1)*k) x [j*k, (j+1)*k) of the image.
+    From k = 4 on, `squeeze` samples a grid twice as fine as the result (the 2x2 pixels at
+    the centre of each k/2 block) and averages that: on a 1080p frame this costs a sixth of
+    averaging every pixel (0.35 vs 2.3 ms) and differs from it by 0.6 grey levels on average.
+    """
+    height, width = image.shape[:2]
+    k = max(1, -(-max(height, width) // longest))
+    if k == 1:
+        return image, 1
+    return squeeze(image[: height // k * k, : width // k * k], (width // k, height // k), fine=2), k
+
+
+def rescale(image: np.ndarray, scale: float) -> np.ndarray:
+    """Resize by `scale`: bilinear to enlarge or for mild shrinking, block averages below 1/2."""
+    if abs(scale - 1) < 1e-3:
+        return image
+    height, width = image.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR)
+
+
+def tiles(width: int, height: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """Cut a frame into tiles of at most `tile` x `tile` pixels, neighbours overlapping by `overlap`.
+
+    A frame that fits in one tile is one tile. Tiles are spread evenly, so none is a sliver.
+    """
+    def spans(length: int) -> list[tuple[int, int]]:
+        if length <= tile:
+            return [(0, length)]
+        count = -(-(length - overlap) // (tile - overlap))
+        step = (length - tile) / (count - 1)
+        return [(round(i * step), tile) for i in range(count)]
+
+    return [(x, y, w, h) for y, h in spans(height) for x, w in spans(width)]
+
+
+def turn(image: np.ndarray, quarters: int) -> np.ndarray:
+    """The image turned `quarters` quarter turns counter-clockwise (a contiguous copy)."""
+    return np.ascontiguousarray(np.rot90(image, quarters)) if quarters % 4 else image
+
+
+def unturn_box(box: tuple[float, float, float, float], quarters: int, width: int,
+               height: int) -> tuple[float, float, float, float]:
+    """Map an [x, y, w, h] box found in `turn(image, quarters)` back onto the image (width x height)."""
+    x, y, w, h = box
+    quarters %= 4
+    if quarters == 1:
+        return width - y - h, x, h, w
+    if quarters == 2:
+        return width - x - w, height - y - h, w, h
+    if quarters == 3:
+        return y, height - x - w, h, w
+    return box
+
+
+def for_detection(pixels: np.ndarray, smallest: int = 64) -> np.ndarray:
+    """The decoded pixels as 8-bit BGR in the form detectors see best; the pixels themselves are not changed.
+
+    Colour under transparency is kept (alpha is dropped, never applied). Deep images (12/16
+    bit), dark, grey or washed-out ones are stretched to the full range from their own darkest
+    and brightest tones; dithered 1-bit images are smoothed into grey; images narrower than
+    `smallest` pixels are padded (a 1x4000 strip is a valid photo with nothing to find).
+    """
+    colour = np.ascontiguousarray(pixels[:, :, :3]) if pixels.ndim == 3 else cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+    sample = colour[:: max(1, colour.shape[0] // 256), :: max(1, colour.shape[1] // 256)]
+    luma = sample.max(axis=2)
+    low, high = (float(v) for v in np.percentile(luma, (0.5, 99.5)))
+    top = 65535.0 if colour.dtype == np.uint16 else 255.0
+    flat = high - low < 0.03 * top  # one tone: nothing to stretch
+    if colour.dtype != np.uint8 or (not flat and (high - low < 0.5 * top or high < 0.6 * top)):
+        low, high = (0.0, top) if flat else (low, high)
+        gain = 255.0 / (high - low)
+        colour = cv2.convertScaleAbs(colour, alpha=gain, beta=-low * gain)
+    if not np.count_nonzero((luma > 0) & (luma < 255)) and min(colour.shape[:2]) >= 16:  # black and white only
+        colour = cv2.GaussianBlur(colour, (0, 0), 1.5)
+    pad_y, pad_x = max(0, smallest - colour.shape[0]), max(0, smallest - colour.shape[1])
+    if pad_y or pad_x:
+        colour = cv2.copyMakeBorder(colour, 0, pad_y, 0, pad_x, cv2.BORDER_CONSTANT, value=0)
+    return colour

@@ -1,0 +1,105 @@
+"""Any orientation, size, tone and shape: real engines on NASA's astronaut photo, turned, tiled, darkened, cut thin."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from app.pipeline import presets
+from app.pipeline.detect import FaceBox, Turns
+from app.pipeline.engines import CenterFaceDetector, CenterFaceScan
+from app.pipeline.resample import for_detection, tiles, turn, unturn_box
+
+FACE = (175, 54, 100, 126)  # the astronaut's face as CenterFace boxes it upright (x, y, w, h)
+
+
+def overlap(a, b) -> float:
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy / (a[2] * a[3] + b[2] * b[3] - ix * iy)
+
+
+@pytest.mark.parametrize("quarters", [1, 2, 3])
+def test_a_box_found_in_a_turned_copy_maps_back_onto_the_image(quarters):
+    image = np.zeros((60, 100), np.uint8)
+    image[10:25, 30:70] = 255  # a 40x15 marker at (30, 10)
+    turned = turn(image, quarters)
+    ys, xs = np.nonzero(turned)
+    found = (xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min())
+    assert unturn_box(found, quarters, 100, 60) == (30, 10, 40, 15)
+
+
+@pytest.mark.parametrize("preset", ["fast", "balanced"])
+@pytest.mark.parametrize("quarters", [1, 2, 3])
+def test_a_photo_turned_without_exif_still_has_its_face_found(astronaut, preset, quarters):
+    detector = presets.build_detector(preset)
+    turned = turn(astronaut, quarters)
+    height, width = turned.shape[:2]
+    face = unturn_box(FACE, 4 - quarters, width, height)  # where the face is in the turned photo
+    found = [(f.x, f.y, f.w, f.h) for f in detector(for_detection(turned))]
+    assert any(overlap(face, box) > 0.5 for box in found), found
+
+
+def test_turns_are_looked_at_only_where_the_cheap_check_sees_a_new_face(astronaut):
+    calls = []
+
+    def full(image):
+        calls.append(image.shape)
+        return []
+
+    def check(_small):
+        return []
+
+    Turns(full, check=check)(astronaut)
+    assert len(calls) == 1  # the upright look only
+    Turns(full, check=lambda small: [FaceBox(10, 10, 40, 40, 0.9, "centerface")])(astronaut)
+    assert len(calls) == 1 + 4  # a face nobody found upright: every turn gets the full look
+
+
+def test_tiles_cover_a_frame_and_overlap_enough_for_a_face():
+    cut = tiles(4267, 3200, 1024, 160)
+    covered = np.zeros((3200, 4267), bool)
+    for x, y, w, h in cut:
+        assert w <= 1024 and h <= 1024
+        covered[y:y + h, x:x + w] = True
+    assert covered.all()
+    xs = sorted({x for x, _, _, _ in cut})
+    assert all(b - a <= 1024 - 160 for a, b in zip(xs, xs[1:]))
+    assert tiles(800, 600, 1024, 160) == [(0, 0, 800, 600)]
+
+
+def test_a_small_face_in_a_48_megapixel_photo_is_found(astronaut):
+    canvas = np.full((6000, 8000, 3), 128, np.uint8)
+    face = cv2.resize(astronaut, (96, 96), interpolation=cv2.INTER_AREA)  # the face is about 24 px tall
+    canvas[4000:4096, 6000:6096] = face
+    expected = (6000 + FACE[0] * 96 / 512, 4000 + FACE[1] * 96 / 512, FACE[2] * 96 / 512, FACE[3] * 96 / 512)
+    scan = CenterFaceScan(CenterFaceDetector(floor=0.3), min_face=20)
+    assert len(scan.scales(6000, 8000)) >= 2  # a tiled look at the 20-px scale, and coarser ones
+    found = [(b.x, b.y, b.w, b.h) for p in scan.passes(canvas) for b in p.boxes]
+    assert any(overlap(expected, box) > 0.4 for box in found), found
+    # One look at the whole frame, as before tiling, cannot see it.
+    assert not any(overlap(expected, (b.x, b.y, b.w, b.h)) > 0.4 for b in scan.look(canvas, 1024 / 8000).boxes)
+
+
+def test_detection_sees_a_stretched_copy_of_dark_deep_and_dithered_photos(astronaut):
+    dark = cv2.convertScaleAbs(astronaut, alpha=0.2)
+    assert for_detection(dark).max() > 200 and dark.max() < 60  # the input is not changed
+    deep = (astronaut.astype(np.uint16) * 16)  # 12-bit values in a 16-bit image
+    view = for_detection(deep)
+    assert view.dtype == np.uint8 and view.max() > 200
+    dithered = np.where(cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY) > np.random.default_rng(1).integers(
+        0, 256, astronaut.shape[:2]), 255, 0).astype(np.uint8)
+    smooth = for_detection(cv2.cvtColor(dithered, cv2.COLOR_GRAY2BGR))
+    assert len(np.unique(smooth)) > 50
+    detector = presets.build_detector("balanced")
+    for image in (dark, deep, cv2.cvtColor(dithered, cv2.COLOR_GRAY2BGR)):
+        assert any(overlap(FACE, (f.x, f.y, f.w, f.h)) > 0.4 for f in detector(for_detection(image)))
+
+
+@pytest.mark.parametrize("shape", [(1, 4000), (4000, 1), (1, 1), (3, 7)])
+def test_degenerate_shapes_have_nothing_to_find(shape):
+    strip = np.full((*shape, 3), 200, np.uint8)
+    view = for_detection(strip)
+    assert min(view.shape[:2]) >= 64
+    for name in presets.PRESETS:
+        assert presets.build_detector(name)(view) == []
