@@ -55,7 +55,7 @@ class _Task:
 class BatchService:
     """Run each image of a job as its own task; record outcomes as they finish.
 
-    `kind` "process" runs one worker process per core (spawned, one thread each: YuNet
+    `kind` "process" runs one worker process per core (spawned, one thread each: MediaPipe
     holds the GIL, so threads cannot run it side by side); "thread" runs worker threads
     in this process. Each worker builds `warm`'s detector when it starts. A given
     `executor` is used as it is. `finisher(job)` runs once every file of the job has

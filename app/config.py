@@ -23,8 +23,8 @@ DEFAULTS: dict[str, Any] = {
     # Finished jobs (results and all) are deleted this many seconds after they end.
     "RESULT_TTL": 3600,
     # Workers of the batch service (0: one per CPU), and what they are: "process"
-    # (one single-threaded process each; YuNet holds the GIL, so only processes run it
-    # side by side) or "thread" (threads in the server's process).
+    # (one single-threaded process each; MediaPipe holds the GIL, so only processes run
+    # it side by side) or "thread" (threads in the server's process).
     "WORKERS": 0,
     "EXECUTOR": "process",
     # Detection: the preset a job gets when it names none; the score a face needs

@@ -63,7 +63,7 @@ def _keep_freed_memory() -> None:
     Every image allocates buffers of several megabytes; by default glibc maps them fresh
     and unmaps them when freed, so each image pays thousands of page faults. Measured in
     worker processes on 1080p JPEGs: 1.4x the images per second for `fast`, 1.9x for
-    `balanced` (YuNet allocates large buffers on every call). The cost is that a
+    `balanced` (with YuNet then; its engine allocated large buffers on every call). The cost is that a
     worker keeps up to 128 MB it no longer uses; buffers over 64 MB (photos over ~20
     megapixels) are still mapped and unmapped each time.
     """
@@ -89,11 +89,12 @@ def _pin(counter) -> None:
 def start(options: Options | None, single_core: bool, counter=None) -> None:
     """Prepare a new worker: settle a process on one core, build and try the detector it will need first.
 
-    In a worker process (`single_core`), OpenMP (YuNet) and OpenCV are held to one thread
+    In a worker process (`single_core`), OpenMP and OpenCV are held to one thread (ONNX
+    Runtime's sessions are built with one thread each)
     and the process to one CPU (`counter` numbers the workers): the pool runs one process
     per core, so threads inside a call, or a process wandering between cores, only get in
     the other workers' way (measured: 2 workers ran 1.94x one worker pinned, 1.75x not).
-    The OpenMP variable must be set before the YuNet library loads. A worker process also
+    The OpenMP variable must be set before a library that reads it loads. A worker process also
     watches its parent and ends when the server is killed.
     """
     if single_core:

@@ -1,10 +1,16 @@
 """Recall of every preset, through the product's own pipeline, on photos with ground-truth faces.
 
-    python -m benchmarks.recall ../shared/data/faces [--presets fast,balanced,thorough]
+    python -m benchmarks.recall ../shared/data/faces [--presets fast,balanced,thorough] [--transforms upright,turn90,...]
 
 FOLDER holds gt/ (images and annotations.json: {file: [[x, y, w, h], ...]}) and, optionally,
 nofaces/ (photos without faces: every region there is a false positive). Subsets are the
 file-name prefixes before the first '_' (wider, wider416, dlib, ...).
+
+Every photo is measured as it is and under each transform of benchmarks/transforms.py (turned
+with no EXIF, grey, dark, half size, JPEG quality 30, packed into 48 MP canvases and 12000x1700
+panoramas), and close-ups cut around the larger faces (turned too: closeup90, ...). The summary
+prints, per transform and preset, recall of faces >= 20 px, of crowd (wider_) faces >= 10 px,
+of close-up faces, regions on face-free photos, area redacted outside faces and ms per image.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ import cv2
 
 from app.config import load_config
 from app.pipeline.imageio import is_image_name
-from app.pipeline.presets import PRESETS, build_detector, resolve
+from app.pipeline.presets import PRESETS, build_detector
 from app.pipeline.process import Options, process_image
 from benchmarks.coverage import (
     BANDS,
@@ -29,35 +35,57 @@ from benchmarks.coverage import (
     recall_by_band,
     union_mask,
 )
+from benchmarks.transforms import TRANSFORMS, Set, close_ups
 
 
-def run_preset(preset: str, images: list[Path], config: dict) -> tuple[dict[str, list], float]:
-    """Redact every image with the preset; return the regions per image and ms per image."""
+def load(folder: Path) -> tuple[Set, list[str]]:
+    """The ground-truth photos and the face-free ones (empty box lists), and the names of the latter."""
+    gt_dir = folder / "gt"
+    truth = json.loads((gt_dir / "annotations.json").read_text())
+    samples: Set = {name: (cv2.imread(str(gt_dir / name), cv2.IMREAD_COLOR), boxes) for name, boxes in truth.items()}
+    nofaces = sorted(p for p in (folder / "nofaces").glob("*") if is_image_name(p.name))
+    for path in nofaces:
+        samples["nofaces/" + path.name] = cv2.imread(str(path), cv2.IMREAD_COLOR), []
+    return samples, ["nofaces/" + p.name for p in nofaces]
+
+
+def run_preset(preset: str, samples: Set, config: dict, work: Path) -> tuple[dict[str, list], float]:
+    """Redact every sample with the preset through process_image; return the regions per sample and ms per image."""
     detector = build_detector(preset, config["DETECTION_THRESHOLD"])
     options = Options.from_config(config, method="blur", boxes=False, preset=preset)
-    regions, started = {}, time.perf_counter()
-    with tempfile.TemporaryDirectory() as out:
-        for i, path in enumerate(images):
-            result = process_image(path, Path(out) / f"{i}{path.suffix}", detector, options)
-            regions[path.as_posix()] = [r.box() for r in result.regions]
-    return regions, 1000 * (time.perf_counter() - started) / max(len(images), 1)
+    regions, elapsed = {}, 0.0
+    for i, (name, (image, _)) in enumerate(samples.items()):
+        source = work / f"{i}.png"
+        cv2.imwrite(str(source), image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        started = time.perf_counter()
+        result = process_image(source, work / f"{i}-out.png", detector, options)
+        elapsed += time.perf_counter() - started
+        regions[name] = [r.box() for r in result.regions]
+    getattr(detector, "close", lambda: None)()
+    return regions, 1000 * elapsed / max(len(samples), 1)
 
 
-def score(regions: dict[str, list], truth: dict[str, list], gt_dir: Path, nofaces: list[Path]) -> dict:
+def score(regions: dict[str, list], samples: Set, nofaces: set[str]) -> dict:
     """Coverage recall per subset and band, false positives, area redacted outside faces."""
     coverages, outside = defaultdict(list), defaultdict(list)
-    for name, faces in truth.items():
-        path = gt_dir / name
-        height, width = cv2.imread(str(path)).shape[:2]
-        mask = union_mask((height, width), regions[path.as_posix()])
+    for name, (image, faces) in samples.items():
+        if name in nofaces:
+            continue
+        mask = union_mask(image.shape[:2], regions[name])
         subset = name.split("_")[0]
         for key in (subset, "all"):
             coverages[key] += face_coverage(mask, faces)
             outside[key].append(outside_share(mask, faces))
+    present = [n for n in nofaces if n in samples]
     return {"recall": {k: recall_by_band(v) for k, v in coverages.items()},
             "outside": {k: sum(v) / len(v) for k, v in outside.items()},
-            "fp_regions": sum(len(regions[p.as_posix()]) for p in nofaces),
-            "fp_photos": sum(bool(regions[p.as_posix()]) for p in nofaces), "nofaces": len(nofaces)}
+            "fp_regions": sum(len(regions[n]) for n in present),
+            "fp_photos": sum(bool(regions[n]) for n in present), "nofaces": len(present)}
+
+
+def cell(pair: tuple[int, int]) -> str:
+    hit, total = pair
+    return f"{100 * hit / total:5.1f}% {hit:4d}/{total:<4d}" if total else f"{'-':>15s}"
 
 
 def print_table(preset: str, result: dict, ms: float) -> None:
@@ -65,36 +93,57 @@ def print_table(preset: str, result: dict, ms: float) -> None:
     print(f"\n== preset {preset}: {ms:.0f} ms per image (decode + detect + redact + encode, one thread)")
     print(f"{'subset':10s} " + " ".join(f"{b:>15s}" for b in bands) + f" {'outside':>8s}")
     for subset in sorted(result["recall"], key=lambda s: (s == "all", s)):
-        cells = []
-        for band in bands:
-            hit, total = result["recall"][subset][band]
-            cells.append(f"{100 * hit / total:5.1f}% {hit:4d}/{total:<4d}" if total else f"{'-':>15s}")
+        cells = [cell(result["recall"][subset][band]) for band in bands]
         print(f"{subset:10s} " + " ".join(f"{c:>15s}" for c in cells) + f" {100 * result['outside'][subset]:7.2f}%")
     print(f"no-face photos: {result['fp_regions']} regions on {result['fp_photos']} of {result['nofaces']} photos "
           f"({10 * result['fp_regions'] / max(result['nofaces'], 1):.1f} per 10 photos)")
+
+
+def print_summary(figures: dict) -> None:
+    """One line per transform and preset: the goals' figures side by side."""
+    print(f"\n{'transform':10s} {'preset':9s} {'all >=20':>15s} {'crowd >=10':>15s} {'close-ups':>15s} "
+          f"{'no-face regions':>16s} {'outside':>8s} {'ms/img':>7s}")
+    for key, result in figures.items():
+        transform, preset = key.split("/")
+        recall = result["recall"]
+        closeup = recall.get("all", {}).get(">=10", (0, 0)) if transform.startswith("closeup") else (0, 0)
+        nofaces = f"{result['fp_regions']} on {result['nofaces']}" if result["nofaces"] else "-"
+        print(f"{transform:10s} {preset:9s} {cell(recall.get('all', {}).get('>=20', (0, 0))):>15s} "
+              f"{cell(recall.get('wider', {}).get('>=10', (0, 0))):>15s} {cell(closeup):>15s} {nofaces:>16s} "
+              f"{100 * result['outside'].get('all', 0):7.2f}% {result['ms_per_image']:7.0f}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="folder with gt/annotations.json (and nofaces/)")
     parser.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets to measure")
+    parser.add_argument("--transforms", default=",".join(TRANSFORMS),
+                        help=f"comma-separated, of: {', '.join(TRANSFORMS)}, closeup, closeup90, closeup180, closeup270")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--tables", action="store_true", help="print the full table of each run, not only the summary")
     args = parser.parse_args(argv)
-    gt_dir = args.folder / "gt"
-    truth = json.loads((gt_dir / "annotations.json").read_text())
-    nofaces = sorted(p for p in (args.folder / "nofaces").glob("*") if is_image_name(p.name))
-    images = [gt_dir / name for name in truth] + nofaces
+    samples, nofaces = load(args.folder)
     config = load_config()
-    print(f"{len(truth)} photos with {sum(map(len, truth.values()))} faces, {len(nofaces)} without faces; "
-          f"a face is covered when >= 70% of its box is redacted")
+    print(f"{len(samples) - len(nofaces)} photos with {sum(len(b) for _, b in samples.values())} faces, "
+          f"{len(nofaces)} without faces; a face is covered when >= 70% of its box is redacted")
     figures = {}
-    for preset in args.presets.split(","):
-        ran, note = resolve(preset)
-        if note:
-            print(f"\n{note}")
-        regions, ms = run_preset(ran.name, images, config)
-        figures[preset] = {**score(regions, truth, gt_dir, nofaces), "ms_per_image": ms}
-        print_table(preset, figures[preset], ms)
+    for transform in args.transforms.split(","):
+        if transform.startswith("closeup"):
+            derived = close_ups({n: s for n, s in samples.items() if n not in nofaces})
+            quarters = int(transform[len("closeup"):] or 0) // 90
+            derived = TRANSFORMS["turn" + str(quarters * 90)](derived) if quarters else derived
+        else:
+            derived = TRANSFORMS[transform](samples)
+        for preset in args.presets.split(","):
+            with tempfile.TemporaryDirectory() as work:
+                regions, ms = run_preset(preset, derived, config, Path(work))
+            result = figures[f"{transform}/{preset}"] = {**score(regions, derived, set(nofaces)), "ms_per_image": ms}
+            if args.tables:
+                print(f"\n#### {transform}", end="")
+                print_table(preset, result, ms)
+            print_summary({f"{transform}/{preset}": result})
+            sys.stdout.flush()
+    print_summary(figures)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0

@@ -10,6 +10,10 @@ centre-cropped, repeated as needed), then measures images per second for:
              99x99 GaussianBlur on each face -> cv2.imwrite
   <preset>   the product's BatchService (the code the server runs) at 1 and --workers workers,
              worker processes or threads as --executor says
+  deface     deface 1.5 as installed with the product (its CLI on the frames, its defaults: full
+             resolution, the backend it picks by itself), the peer the default preset is held to
+Then, on one core: the cost of each look the default preset takes at a 1080p frame, and each
+preset on one 48-megapixel photo (8000x6000, the frames tiled).
 Each row is the best of --rounds runs, the rows taking turns, so that a busy moment on a
 shared machine does not land on one row only; a row that would be over in less than --seconds
 takes the frames again (the floor and `fast` get through 100 frames in about half a second).
@@ -21,19 +25,21 @@ import math
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from app.batch import EXECUTORS, BatchService
 from app.config import load_config
 from app.jobs import FileEntry, Job, JobRegistry
 from app.pipeline import imageio
-from app.pipeline.presets import PRESETS
-from app.pipeline.process import Options
+from app.pipeline.presets import PRESETS, build_detector
+from app.pipeline.process import Options, process_image
 from app.results import write_report
 
 SIZE = (1920, 1080)
@@ -126,6 +132,72 @@ def product(frames: list[Path], preset: str, workers: int, kind: str, work: Path
     return rate
 
 
+def deface(frames: list[Path], work: Path) -> float:
+    """deface 1.5's own command line on copies of the frames: images per second, model loading included."""
+    for path in frames:
+        os.link(path, work / path.name)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import sys; from deface.deface import main; sys.argv[0] = 'deface'; main()",
+                    str(work)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return len(frames) / (time.perf_counter() - start)
+
+
+def one_core() -> None:
+    """Pin this process to one CPU, with one thread in each library, as a worker process is."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    cv2.setNumThreads(1)
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
+
+
+def timed(call, repeat: int = 5) -> float:
+    """The best of `repeat` calls, in ms."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - start)
+    return 1000 * best
+
+
+def looks(frames: list[Path]) -> None:
+    """What each look of the default preset costs on a 1080p frame (one core)."""
+    from app.pipeline.engines import CenterFaceDetector, CenterFaceScan, MediaPipeDetector
+    from app.pipeline.resample import for_detection, rescale, turn
+
+    image = cv2.imread(str(frames[0]))
+    model = CenterFaceDetector(floor=0.05)
+    scan = CenterFaceScan(model, min_face=20)
+    mediapipe = MediaPipeDetector(0.75)
+    small = rescale(image, 480 / 1920)
+    print(f"\nthe default preset's looks at a {SIZE[0]}x{SIZE[1]} frame, one core, ms (best of 5):")
+    print(f"  decode {timed(lambda: cv2.imread(str(frames[0]))):6.1f}   normalised copy "
+          f"{timed(lambda: for_detection(image)):6.1f}")
+    for scale in scan.scales(*image.shape[:2]):
+        print(f"  CenterFace at {round(1920 * scale)} px {timed(lambda s=scale: scan.look(image, s)):6.1f}")
+    print(f"  turn checks (3 turns at 480 px) {timed(lambda: [model(turn(small, q)) for q in (1, 2, 3)]):6.1f}")
+    print(f"  MediaPipe {timed(lambda: mediapipe(image)):6.1f}")
+    print(f"  whole preset {timed(lambda: build_detector('balanced')(for_detection(image)), 1):6.1f} (first call)")
+
+
+def big_photo(frames: list[Path], presets: list[str], work: Path) -> None:
+    """Each preset on one 8000x6000 JPEG, through process_image, on one core."""
+    tiles = [cv2.imread(str(p)) for p in frames[:24]]
+    rows = [np.hstack((tiles * 5)[r * 5:(r + 1) * 5])[:, :8000] for r in range(6)]
+    canvas = np.vstack(rows)[:6000]
+    source = work / "48mp.jpg"
+    cv2.imwrite(str(source), canvas, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    config = load_config()
+    print(f"\none {canvas.shape[1]}x{canvas.shape[0]} photo ({canvas.shape[0] * canvas.shape[1] / 1e6:.0f} MP), "
+          "process_image on one core:")
+    for preset in presets:
+        detector = build_detector(preset)
+        options = Options.from_config(config, method="blur", boxes=False, preset=preset)
+        start = time.perf_counter()
+        result = process_image(source, work / f"out-{preset}.jpg", detector, options)
+        print(f"  {preset:9s} {time.perf_counter() - start:6.1f} s, {len(result.regions)} regions")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="photos to derive the 1080p frames from")
@@ -137,12 +209,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="runs per row; the best counts")
     parser.add_argument("--seconds", type=float, default=3.0,
                         help="a row shorter than this takes the frames again, as often as needed")
+    parser.add_argument("--no-single", action="store_true", help="skip the one-core looks and the 48 MP photo")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "faceguard-1080p")
     args = parser.parse_args(argv)
     frames = prepare(args.folder, args.count, args.cache)
     n = args.workers
     plan = [("floor", n, lambda work: product(frames, "fast", n, args.executor, work, no_faces, args.seconds)),
-            ("seed", 1, lambda work: seed(frames, work))]
+            ("seed", 1, lambda work: seed(frames, work)),
+            ("deface", n, lambda work: deface(frames, work))]
     for preset in args.presets.split(","):
         for workers in sorted({1, n}):
             plan.append((preset, workers, lambda work, p=preset, w=workers:
@@ -158,17 +232,23 @@ def main(argv: list[str] | None = None) -> int:
                 rates[(name, workers)] = max(rate, rates.get((name, workers), 0.0))
                 print(f"round {round_ + 1}: {name:8s} {workers} workers {rate:7.1f} img/s", flush=True)
     rows = [(name, workers, rates[(name, workers)]) for name, workers, _ in plan]
-    base_floor, base_seed = rates[("floor", n)], rates[("seed", 1)]
+    base_floor, base_seed, base_deface = rates[("floor", n)], rates[("seed", 1)], rates[("deface", n)]
     print(f"\n{len(frames)} JPEGs {SIZE[0]}x{SIZE[1]}, repeated so that a row lasts >= {args.seconds:g} s; "
           f"{n} workers ({args.executor}es), {os.cpu_count()} CPUs")
-    print(f"{'pipeline':10s} {'workers':>7s} {'img/s':>8s} {'/floor':>7s} {'/seed':>7s} {f'{n}w/1w':>7s}")
+    print(f"{'pipeline':10s} {'workers':>7s} {'img/s':>8s} {'/floor':>7s} {'/seed':>7s} {'/deface':>7s} "
+          f"{f'{n}w/1w':>7s}")
     for name, workers, rate in rows:
         scaling = rates[(name, n)] / rates[(name, 1)] if (name, 1) in rates and workers == n and n > 1 else None
         print(f"{name:10s} {workers:7d} {rate:8.1f} {rate / base_floor:7.2f} {rate / base_seed:7.2f} "
-              f"{'' if scaling is None else f'{scaling:.2f}':>7s}")
+              f"{rate / base_deface:7.2f} {'' if scaling is None else f'{scaling:.2f}':>7s}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"peak RSS: this process {peak:.0f} MB, largest worker process {child:.0f} MB")
+    if not args.no_single:
+        one_core()
+        looks(frames)
+        with tempfile.TemporaryDirectory() as tmp:
+            big_photo(frames, args.presets.split(","), Path(tmp))
     return 0
 
 

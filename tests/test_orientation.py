@@ -1,6 +1,8 @@
 """Any orientation, size, tone and shape: real engines on NASA's astronaut photo, turned, tiled, darkened, cut thin."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -40,20 +42,42 @@ def test_a_photo_turned_without_exif_still_has_its_face_found(astronaut, preset,
     assert any(overlap(face, box) > 0.5 for box in found), found
 
 
-def test_turns_are_looked_at_only_where_the_cheap_check_sees_a_new_face(astronaut):
+def test_turns_get_the_full_look_only_where_the_checks_say_so(astronaut):
     calls = []
+    sure = FaceBox(200, 60, 100, 120, 0.9, "centerface")
 
-    def full(image):
-        calls.append(image.shape)
-        return []
+    def full(found):
+        def look(image):
+            calls.append(image.shape)
+            return found if len(calls) == 1 else []
+        return look
 
-    def check(_small):
-        return []
+    def check(answers):
+        turns = iter(answers)  # the check is asked about the photo as it is, then each turn
+        return lambda small: next(turns)
 
-    Turns(full, check=check)(astronaut)
-    assert len(calls) == 1  # the upright look only
-    Turns(full, check=lambda small: [FaceBox(10, 10, 40, 40, 0.9, "centerface")])(astronaut)
-    assert len(calls) == 1 + 4  # a face nobody found upright: every turn gets the full look
+    def seen_turned(box, quarters):  # the box as a check of the turned photo reports it
+        return replace(box, **dict(zip("xywh", unturn_box((box.x, box.y, box.w, box.h), 4 - quarters,
+                                                          *turn(astronaut, quarters).shape[1::-1]))))
+
+    # An upright face, and the turned checks see only less of it: the upright look alone.
+    Turns(full([sure]), check=check([[sure], [], [seen_turned(replace(sure, score=0.6), 2)], []]),
+          check_side=512)(astronaut)
+    assert len(calls) == 1
+    # The same, but a sure face the upright look did not find (someone lying down) in one turn.
+    calls.clear()
+    lying = FaceBox(10, 10, 30, 40, 0.8, "centerface")
+    Turns(full([sure]), check=check([[sure], [lying], [], []]), check_side=512)(astronaut)
+    assert len(calls) == 2
+    # A photo turned sideways: a turn shows more face than the photo as it is (the same face, surer).
+    calls.clear()
+    Turns(full([replace(sure, score=0.6)]), check=check([[replace(sure, score=0.6)], [], [], [seen_turned(sure, 3)]]),
+          check_side=512)(astronaut)
+    assert len(calls) == 2
+    # Nothing sure anywhere (a sideways crowd of small faces, or no one): every turn is looked at.
+    calls.clear()
+    Turns(full([replace(sure, score=0.2)]), check=check([[], [], [], []]))(astronaut)
+    assert len(calls) == 4
 
 
 def test_tiles_cover_a_frame_and_overlap_enough_for_a_face():

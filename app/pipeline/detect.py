@@ -186,11 +186,16 @@ def _unturned(box: FaceBox, quarters: int, width: int, height: int, scale: float
 class Turns:
     """Find faces in photos turned sideways or upside down, and faces lying down in upright ones.
 
-    `detector` looks at the photo as it is. Then `check`, a cheap detector, looks at each
-    quarter, half and three-quarter turn of a copy shrunk to `check_side` pixels; in each turn
-    where it is sure (`sure`) of a face the upright look did not find, `detector` looks at the
-    whole turned photo too, and its faces, mapped back, join the upright ones. Upright photos
-    pay for the checks only. With `always`, every turn gets the full look (for cheap detectors).
+    `detector` looks at the photo as it is. Then `check`, a cheap detector, looks at a copy
+    shrunk to `check_side` pixels, as it is and turned a quarter, half and three-quarter turn.
+    A turn gets the full look of `detector` too when the check is sure (`sure`) of faces there
+    and either they are faces the upright look did not find (a person lying down) or the turn
+    shows at least as much face as the photo as it is (a photo turned sideways: its large faces
+    may be found sideways, its small ones are not). Where neither the upright look nor any
+    check is sure of a face, the photo's orientation cannot be told cheaply (a sideways crowd of
+    small faces, or no faces at all), and every turn gets the full look. The faces of each turn,
+    mapped back, join the upright ones. Upright photos with faces pay for the checks only. With
+    `always`, every turn gets the full look (for cheap detectors).
     """
 
     def __init__(self, detector: Detector, check: Detector | None = None, check_side: int = 480,
@@ -200,17 +205,25 @@ class Turns:
     def __call__(self, image: np.ndarray) -> list[FaceBox]:
         height, width = image.shape[:2]
         faces = self.detector(image)
-        small = None if self.always else rescale(image, min(1.0, self.check_side / max(height, width)))
-        upright = faces
-        for quarters in (1, 2, 3):
-            if small is not None:
-                scale = small.shape[1] / width
-                hits = [_unturned(b, quarters, small.shape[1], small.shape[0], scale)
-                        for b in self.check(turn(small, quarters)) if b.score >= self.sure]
-                if all(any(_iou(hit, face) > 0.3 for face in upright) for hit in hits):
-                    continue  # nothing new in this turn (or nothing at all)
+        upright, looks = faces, self._turns_to_look(image, faces)
+        for quarters in looks:
             faces = merge(faces, [_unturned(b, quarters, width, height) for b in self.detector(turn(image, quarters))])
         return faces
+
+    def _turns_to_look(self, image: np.ndarray, upright: list[FaceBox]) -> list[int]:
+        """The quarter turns that get the full look, from the cheap checks (see the class)."""
+        if self.always:
+            return [1, 2, 3]
+        height, width = image.shape[:2]
+        small = rescale(image, min(1.0, self.check_side / max(height, width)))
+        scale = small.shape[1] / width
+        hits = {q: [_unturned(b, q, small.shape[1], small.shape[0], scale)
+                    for b in self.check(turn(small, q)) if b.score >= self.sure] for q in range(4)}
+        if not any(f.score >= self.sure for f in upright) and not any(hits.values()):
+            return [1, 2, 3]
+        as_is = sum(b.score for b in hits[0])
+        return [q for q in (1, 2, 3) if hits[q] and (sum(b.score for b in hits[q]) >= as_is or any(
+            all(_iou(hit, face) <= 0.3 for face in upright) for hit in hits[q]))]
 
     def close(self) -> None:
         for part in (self.detector, self.check):

@@ -77,11 +77,13 @@ def _deep(threshold: float, crowd: Crowd, min_face: float, check_side: int) -> D
 
 
 def _balanced(threshold: float | None) -> Detector:
-    return _deep(0.4 if threshold is None else threshold, Crowd(floor=0.05), min_face=20, check_side=480)
+    return _deep(0.4 if threshold is None else threshold, Crowd(support=0.35, floor=0.03),
+                 min_face=20, check_side=480)
 
 
 def _thorough(threshold: float | None) -> Detector:
-    return _deep(0.3 if threshold is None else threshold, Crowd(floor=0.05, sizes=(0.4, 2.5), margin=2.0),
+    return _deep(0.3 if threshold is None else threshold,
+                 Crowd(support=0.4, floor=0.02, sizes=(0.4, 2.5), margin=2.0),
                  min_face=10, check_side=640)
 
 

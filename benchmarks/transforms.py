@@ -1,0 +1,122 @@
+"""Variants of the recall photos that people really have: turned, grey, dark, small, lossy, huge, panoramic, close.
+
+Each transform takes the ground truth ({name: (image, [[x, y, w, h], ...])}) and returns a new
+one with the boxes moved to match; `montage` packs many photos into one large canvas at their
+own size (faces keep their pixel size), as in a 48 MP photo or a 12000-px panorama.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from app.pipeline.resample import turn, unturn_box
+
+Sample = tuple[np.ndarray, list[list[float]]]
+Set = dict[str, Sample]
+
+
+def turned(quarters: int) -> Callable[[Set], Set]:
+    """Turn every photo `quarters` quarter turns counter-clockwise, with no EXIF to say so."""
+    def apply(samples: Set) -> Set:
+        out = {}
+        for name, (image, boxes) in samples.items():
+            image = turn(image, quarters)
+            height, width = image.shape[:2]
+            # Turning back by the rest of a full turn maps the turned photo onto the original.
+            out[name] = image, [list(unturn_box(tuple(b), 4 - quarters, width, height)) for b in boxes]
+        return out
+    return apply
+
+
+def pixels(change: Callable[[np.ndarray], np.ndarray]) -> Callable[[Set], Set]:
+    """Change the pixels only; the boxes stay."""
+    return lambda samples: {name: (change(image), boxes) for name, (image, boxes) in samples.items()}
+
+
+def grey(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+
+
+def dark(image: np.ndarray) -> np.ndarray:
+    """Underexposed by about two stops, with the shadows crushed as a camera would."""
+    return cv2.convertScaleAbs(image, alpha=0.25)
+
+
+def jpeg(quality: int) -> Callable[[np.ndarray], np.ndarray]:
+    def apply(image: np.ndarray) -> np.ndarray:
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        return cv2.imdecode(data, cv2.IMREAD_COLOR)
+    return apply
+
+
+def half(samples: Set) -> Set:
+    """Every photo at half its size."""
+    return {name: (cv2.resize(image, (max(1, image.shape[1] // 2), max(1, image.shape[0] // 2)),
+                              interpolation=cv2.INTER_AREA), [[v / 2 for v in b] for b in boxes])
+            for name, (image, boxes) in samples.items()}
+
+
+def montage(width: int, height: int, label: str) -> Callable[[Set], Set]:
+    """Pack the photos, at their own size, into as many width x height grey canvases as they need."""
+    def apply(samples: Set) -> Set:
+        out, canvas, boxes, x, y, row, count = {}, None, [], 0, 0, 0, 0
+
+        def close() -> None:
+            nonlocal canvas, boxes, count
+            if canvas is not None:
+                out[f"{label}{count:02d}"] = canvas, boxes
+                count += 1
+            canvas, boxes = None, []
+
+        for image, faces in samples.values():
+            h, w = image.shape[:2]
+            if canvas is not None and x + w > width:
+                x, y, row = 0, y + row + 16, 0
+            if canvas is None or y + h > height:
+                close()
+                canvas, x, y, row = np.full((height, width, 3), 128, np.uint8), 0, 0, 0
+            canvas[y:y + h, x:x + w] = image
+            boxes += [[bx + x, by + y, bw, bh] for bx, by, bw, bh in faces]
+            x, row = x + w + 16, max(row, h)
+        close()
+        return out
+    return apply
+
+
+def close_ups(samples: Set, least: float = 40.0, seed: int = 7) -> Set:
+    """A close-up around every face at least `least` px tall: the face 1/8 to 1/2 of the crop's height.
+
+    Only that face is scored (other faces in the crop are not listed: they may be cut).
+    """
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, (image, faces) in samples.items():
+        height, width = image.shape[:2]
+        for i, (x, y, w, h) in enumerate(faces):
+            if h < least:
+                continue
+            side = min(height, width, int(h * rng.uniform(2, 8)))
+            if side < h * 2:
+                continue
+            x0 = int(np.clip(x + w / 2 - side * rng.uniform(0.3, 0.7), 0, width - side))
+            y0 = int(np.clip(y + h / 2 - side * rng.uniform(0.3, 0.7), 0, height - side))
+            if x < x0 or y < y0 or x + w > x0 + side or y + h > y0 + side:
+                continue
+            out[f"{name}#{i}"] = image[y0:y0 + side, x0:x0 + side].copy(), [[x - x0, y - y0, w, h]]
+    return out
+
+
+TRANSFORMS: dict[str, Callable[[Set], Set]] = {
+    "upright": lambda samples: samples,
+    "turn90": turned(1),
+    "turn180": turned(2),
+    "turn270": turned(3),
+    "grey": pixels(grey),
+    "dark": pixels(dark),
+    "half": half,
+    "jpeg30": pixels(jpeg(30)),
+    "48mp": montage(8000, 6000, "canvas48mp_"),
+    "panorama": montage(12000, 1700, "panorama_"),
+}
