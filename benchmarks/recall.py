@@ -8,7 +8,9 @@ file-name prefixes before the first '_' (wider, wider416, dlib, ...).
 
 Every photo is measured as it is and under each transform of benchmarks/transforms.py (turned
 with no EXIF, grey, dark, half size, JPEG quality 30, packed into 48 MP canvases and 12000x1700
-panoramas), and close-ups cut around the larger faces (turned too: closeup90, ...). The summary
+panoramas), and close-ups cut around the larger faces (turned too: closeup90, ...): `closeup` around
+the clear ones (WIDER's attributes: not invalid, not heavily blurred or occluded; every dlib face),
+`closeup-all` around every face of 40 px or more. The summary
 prints, per transform and preset, recall of faces >= 20 px, of crowd (wider_) faces >= 10 px,
 of close-up faces, regions on face-free photos, area redacted outside faces and ms per image.
 """
@@ -47,6 +49,16 @@ def load(folder: Path) -> tuple[Set, list[str]]:
     for path in nofaces:
         samples["nofaces/" + path.name] = cv2.imread(str(path), cv2.IMREAD_COLOR), []
     return samples, ["nofaces/" + p.name for p in nofaces]
+
+
+def clear_faces(folder: Path) -> set[tuple[str, int]] | None:
+    """The faces a person would call clear: WIDER's attributes say not invalid, not heavily blurred or occluded."""
+    path = folder / "gt" / "annotations_detailed.json"
+    if not path.is_file():
+        return None
+    detail = json.loads(path.read_text())
+    return {(name, i) for name, entry in detail.items() for i, face in enumerate(entry.get("faces", []))
+            if not face.get("invalid") and face.get("blur", 0) < 2 and face.get("occlusion", 0) < 2}
 
 
 def run_preset(preset: str, samples: Set, config: dict, work: Path) -> tuple[dict[str, list], float]:
@@ -118,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path, help="folder with gt/annotations.json (and nofaces/)")
     parser.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets to measure")
     parser.add_argument("--transforms", default=",".join(TRANSFORMS),
-                        help=f"comma-separated, of: {', '.join(TRANSFORMS)}, closeup, closeup90, closeup180, closeup270")
+                        help=f"comma-separated, of: {', '.join(TRANSFORMS)}, closeup, closeup90, closeup180, "
+                             "closeup270 (clear faces), closeup-all, closeup-all90, ... (every face >= 40 px)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--tables", action="store_true", help="print the full table of each run, not only the summary")
     args = parser.parse_args(argv)
@@ -129,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     figures = {}
     for transform in args.transforms.split(","):
         if transform.startswith("closeup"):
-            derived = close_ups({n: s for n, s in samples.items() if n not in nofaces})
-            quarters = int(transform[len("closeup"):] or 0) // 90
+            everyone = transform.startswith("closeup-all")
+            derived = close_ups({n: s for n, s in samples.items() if n not in nofaces},
+                                only=None if everyone else clear_faces(args.folder))
+            quarters = int(transform[len("closeup-all" if everyone else "closeup"):] or 0) // 90
             derived = TRANSFORMS["turn" + str(quarters * 90)](derived) if quarters else derived
         else:
             derived = TRANSFORMS[transform](samples)

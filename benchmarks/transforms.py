@@ -85,17 +85,18 @@ def montage(width: int, height: int, label: str) -> Callable[[Set], Set]:
     return apply
 
 
-def close_ups(samples: Set, least: float = 40.0, seed: int = 7) -> Set:
+def close_ups(samples: Set, least: float = 40.0, seed: int = 7, only: set[tuple[str, int]] | None = None) -> Set:
     """A close-up around every face at least `least` px tall: the face 1/8 to 1/2 of the crop's height.
 
-    Only that face is scored (other faces in the crop are not listed: they may be cut).
+    Only that face is scored (other faces in the crop are not listed: they may be cut). With
+    `only`, just the faces named there as (photo, index).
     """
     rng = np.random.default_rng(seed)
     out = {}
     for name, (image, faces) in samples.items():
         height, width = image.shape[:2]
         for i, (x, y, w, h) in enumerate(faces):
-            if h < least:
+            if h < least or (only is not None and (name, i) not in only):
                 continue
             side = min(height, width, int(h * rng.uniform(2, 8)))
             if side < h * 2:

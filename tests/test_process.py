@@ -10,6 +10,7 @@ from app.pipeline import presets
 from app.pipeline.detect import FaceBox
 from app.pipeline.engines import MediaPipeDetector
 from app.pipeline.process import Options, process_image
+from app.pipeline.redact import covered_share, expand
 from tests.test_redact import detail
 
 # Where Eileen Collins' face is in the astronaut photo (eyebrows to chin, by eye).
@@ -127,3 +128,16 @@ def test_a_one_pixel_strip_is_processed_with_nothing_to_find(tmp_path):
     result = process_image(source, output, presets.build_detector("balanced"), Options(preset="balanced"))
     assert (result.width, result.height, result.regions) == (4000, 1, [])
     assert cv2.imread(str(output)).shape == (1, 4000, 3)
+
+
+def test_a_crowds_faint_faces_never_blur_most_of_a_photo_but_a_close_up_stays_whole(tmp_path, astronaut):
+    source = tmp_path / "in.png"
+    cv2.imwrite(str(source), astronaut)
+    close_up = FaceBox(20, 20, 400, 420, 0.9, "centerface")  # sure on its own: 64 % of the photo
+    specks = [FaceBox(x, y, 30, 30, 0.05, "centerface", margin=1.5) for x in range(0, 480, 40) for y in range(0, 480, 40)]
+    result = process_image(source, tmp_path / "a.png", lambda image: specks, Options())
+    share = covered_share([r.box() for r in result.regions], 512, 512)
+    assert 0.4 < share <= 0.5 and len(result.regions) < len(specks)
+    result = process_image(source, tmp_path / "b.png", lambda image: [close_up, *specks], Options())
+    assert result.regions[0].box() == list(expand((20, 20, 400, 420), 0.2, 512, 512))
+    assert covered_share([r.box() for r in result.regions], 512, 512) > 0.6  # the close-up alone is more

@@ -48,6 +48,13 @@ def _iou_with(box: np.ndarray, others: np.ndarray) -> np.ndarray:
     return inter / ((box[2] - box[0]) * (box[3] - box[1]) + areas - inter + 1e-9)
 
 
+def _overlap_of(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """The share of one [x0, y0, x1, y1] box that each row of `others` covers."""
+    ix = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
+    iy = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
+    return ix * iy / ((box[2] - box[0]) * (box[3] - box[1]) + 1e-9)
+
+
 def _corners(box: FaceBox) -> np.ndarray:
     return np.array([box.x, box.y, box.x + box.w, box.y + box.h])
 
@@ -113,6 +120,9 @@ class Crowd:
     sizes: tuple[float, float] = (0.5, 2.0)
     neighbours: int = 5
     margin: float = 1.5
+    overlap: float = 0.3  # a faint box with more than this share of it over a kept face is not another face
+    least: float = 9.0  # faint boxes smaller than this (photo pixels) are not vouched for: below 10 px a
+    # face is not identifiable, and a dense crowd of specks gave a thousand boxes over 80 % of a photo
 
     def extra(self, candidates: list[FaceBox], threshold: float) -> list[FaceBox]:
         """The candidates below `threshold` that this photo's crowd vouches for."""
@@ -121,17 +131,26 @@ class Crowd:
             return []
         heights = np.array([f.h for f in sure])
         middles = np.array([f.y + f.h / 2 for f in sure])
+        taken = [_corners(f) for f in candidates if f.score >= max(threshold, self.support)]
         kept = []
-        for face in candidates:
+        for face in candidates:  # best first
             if face.score >= threshold:
                 continue
             if face.score >= self.support:
                 kept.append(face)
+                taken.append(_corners(face))
                 continue
             nearest = np.argsort(np.abs(middles - (face.y + face.h / 2)))[: self.neighbours]
             typical = float(np.median(heights[nearest]))
-            if self.sizes[0] * typical <= face.h <= self.sizes[1] * typical:
-                kept.append(replace(face, margin=self.margin))
+            if face.h < self.least or not self.sizes[0] * typical <= face.h <= self.sizes[1] * typical:
+                continue
+            # A faint box mostly over a face already kept is that face again (or its shoulder):
+            # a dense crowd gives thousands of such peaks, which would blur the whole photo.
+            box = _corners(face)
+            if taken and _overlap_of(box, np.array(taken)).max() > self.overlap:
+                continue
+            kept.append(replace(face, margin=self.margin))
+            taken.append(box)
         return kept
 
 

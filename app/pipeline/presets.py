@@ -53,11 +53,11 @@ def _fast(threshold: float | None) -> Detector:
     """One small CenterFace look (320 px) and BlazeFace's, on the photo and on each quarter turn of it.
 
     Close-ups (faces at least 1/8 of the photo, 40 px and more at 320) are what CenterFace's
-    small look is sure of; BlazeFace alone missed 19 % of them (benchmarks/recall.py closeup).
+    small look finds; BlazeFace alone missed 19 % of them (benchmarks/recall.py closeup-all).
     """
-    model = CenterFaceDetector(floor=0.1)
+    model = CenterFaceDetector(floor=0.05)
     small = CenterFaceScan(model, coarse=320, fine=320, min_face=float("inf"), max_upscale=1.0)
-    looks = EnsembleDetector([small], 0.4 if threshold is None else threshold,
+    looks = EnsembleDetector([small], 0.3 if threshold is None else threshold,
                              independent=[MediaPipeDetector(0.5)])
     return Turns(looks, always=True)
 

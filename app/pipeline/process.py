@@ -36,6 +36,12 @@ class Options:
                 "engines": list(presets.PRESETS[self.preset].engines)}
 
 
+# Faces a crowd vouched for (faint on their own) are added only while the photo stays at most
+# this share redacted: a crowd's faint boxes never blur most of a photo. Faces sure on their
+# own are always redacted, however much of the photo they fill (a close-up).
+MOST_VOUCHED = 0.5
+
+
 @dataclass(frozen=True)
 class ImageResult:
     width: int
@@ -56,10 +62,13 @@ def process_image(source: Path, output: Path, detector: Detector, options: Optio
     except Exception as exc:  # a detector fault must fail the file, never skip redaction
         raise ImageError(f"Face detection failed on this image ({type(exc).__name__}).") from exc
     regions = []
-    for face in faces:
+    vouched = redact.Budget(width, height, MOST_VOUCHED)
+    for face in sorted(faces, key=lambda f: (f.margin > 1, -f.score)):  # sure faces first, then the crowd's
         rect = redact.expand((face.x, face.y, face.w, face.h), options.padding * face.margin, width, height)
-        if rect is not None:
-            regions.append(Region(*rect, score=face.score, engine=face.engine))
+        if rect is None or (face.margin > 1 and not vouched.fits(rect)):
+            continue
+        vouched.add(rect)
+        regions.append(Region(*rect, score=face.score, engine=face.engine))
     # The decoded pixels belong to this call alone; the detector is done with them.
     redacted = redact.redact_in_place(pixels, [r.box() for r in regions], options.method, options.boxes)
     data = imageio.encode_image(redacted, output.suffix, options.jpeg_quality)

@@ -26,17 +26,43 @@ def expand(box: tuple[float, float, float, float], padding: float,
 
 
 def covered_share(rects: Iterable[Rect], width: int, height: int) -> float:
-    """The share of a width x height image that the union of [x, y, w, h] rectangles covers."""
-    rects = np.array([r for r in rects if r[2] > 0 and r[3] > 0], float).reshape(-1, 4)
-    if not len(rects) or width <= 0 or height <= 0:
+    """The share of a width x height image that the union of [x, y, w, h] rectangles covers.
+
+    Counted on a mask of at most 1024 cells a side: exact up to that size, and within a
+    fraction of a per cent above it (each rectangle is rounded outwards to the mask's cells).
+    """
+    if width <= 0 or height <= 0:
         return 0.0
-    xs = np.unique(np.clip(np.concatenate([rects[:, 0], rects[:, 0] + rects[:, 2]]), 0, width))
-    ys = np.unique(np.clip(np.concatenate([rects[:, 1], rects[:, 1] + rects[:, 3]]), 0, height))
-    cells = np.zeros((len(ys) - 1, len(xs) - 1), bool)
-    for x, y, w, h in rects:  # mark the grid cells between each rectangle's edges
-        cells[np.searchsorted(ys, y):np.searchsorted(ys, y + h), np.searchsorted(xs, x):np.searchsorted(xs, x + w)] = True
-    area = np.outer(np.diff(ys), np.diff(xs))
-    return float((area * cells).sum() / (width * height))
+    budget = Budget(width, height, 1.0)
+    for rect in rects:
+        budget.add(rect)
+    return budget.share()
+
+
+class Budget:
+    """How much of a width x height image a set of rectangles covers, counted as they are added."""
+
+    def __init__(self, width: int, height: int, most: float, grid: int = 1024) -> None:
+        self.scale = min(1.0, grid / max(width, height, 1))
+        self.mask = np.zeros((max(1, round(height * self.scale)), max(1, round(width * self.scale))), bool)
+        self.most = most
+
+    def _cells(self, rect: Rect) -> tuple[slice, slice]:
+        x, y, w, h = rect
+        s = self.scale
+        return slice(int(y * s), int(np.ceil((y + h) * s))), slice(int(x * s), int(np.ceil((x + w) * s)))
+
+    def add(self, rect: Rect) -> None:
+        self.mask[self._cells(rect)] = True
+
+    def fits(self, rect: Rect) -> bool:
+        """Tell whether adding `rect` keeps the covered share at most `most`."""
+        rows, cols = self._cells(rect)
+        new = np.count_nonzero(~self.mask[rows, cols])
+        return (np.count_nonzero(self.mask) + new) / self.mask.size <= self.most
+
+    def share(self) -> float:
+        return float(self.mask.mean())
 
 
 def squeeze(image: np.ndarray, size: tuple[int, int], fine: int = 4) -> np.ndarray:
