@@ -35,7 +35,7 @@ def covered(regions, faces, share=0.7) -> int:
 
 
 def test_balanced_finds_the_small_faces_fast_misses(app, client, astronaut):
-    photo, faces = group_photo(astronaut)
+    photo, faces = group_photo(astronaut, face_px=22)  # balanced promises 20 px
     found = {}
     for preset in ("fast", "balanced"):
         snapshot = finish(app, post_job(client, [("class.png", encode(photo, ".png"))], preset=preset))
