@@ -64,14 +64,16 @@ def test_turns_get_the_full_look_only_where_the_checks_say_so(astronaut):
     Turns(full([sure]), check=check([[sure], [], [seen_turned(replace(sure, score=0.6), 2)], []]),
           check_side=512)(astronaut)
     assert len(calls) == 1
-    # The same, but a sure face the upright look did not find (someone lying down) in one turn.
+    # The same, but a sure face where the upright look found none (someone lying down) in one turn.
     calls.clear()
     lying = FaceBox(10, 10, 30, 40, 0.8, "centerface")
     Turns(full([sure]), check=check([[sure], [lying], [], []]), check_side=512)(astronaut)
     assert len(calls) == 2
-    # A photo turned sideways: a turn shows more face than the photo as it is (the same face, surer).
+    # A photo turned sideways: a turn shows more face than the photo as it is (the same faces, surer).
     calls.clear()
-    Turns(full([replace(sure, score=0.6)]), check=check([[replace(sure, score=0.6)], [], [], [seen_turned(sure, 3)]]),
+    other = FaceBox(320, 60, 100, 120, 0.6, "centerface")
+    faint = [replace(sure, score=0.6), other]
+    Turns(full(faint), check=check([faint[:1], [], [], [seen_turned(sure, 3), seen_turned(replace(other, score=0.8), 3)]]),
           check_side=512)(astronaut)
     assert len(calls) == 2
     # Nothing sure anywhere (a sideways crowd of small faces, or no one): every turn is looked at.

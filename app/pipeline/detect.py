@@ -177,9 +177,13 @@ class Crowd:
 def merge(faces: list[FaceBox], more: list[FaceBox]) -> list[FaceBox]:
     """Add `more` faces to `faces`: one that overlaps a face already there names its engine on it."""
     faces = list(faces)
+    corners = np.empty((len(faces) + len(more), 4))  # the first len(faces) rows: the faces so far
+    corners[:len(faces)] = [(f.x, f.y, f.x + f.w, f.y + f.h) for f in faces] if faces else np.empty((0, 4))
     for box in more:
-        match = next((i for i, face in enumerate(faces) if _iou(face, box) > 0.3), None)
+        hits = np.flatnonzero(_iou_with(_corners(box), corners[:len(faces)]) > 0.3) if faces else ()
+        match = int(hits[0]) if len(hits) else None
         if match is None:
+            corners[len(faces)] = _corners(box)
             faces.append(box)
         else:
             face = faces[match]
@@ -216,6 +220,12 @@ class EnsembleDetector:
             getattr(getattr(member, "model", member), "close", lambda: None)()
 
 
+def _centre_in(face: FaceBox, box: FaceBox) -> bool:
+    """Tell whether a face's centre lies inside a box (a coarse check's box over faces found finely)."""
+    cx, cy = face.x + face.w / 2, face.y + face.h / 2
+    return box.x <= cx <= box.x + box.w and box.y <= cy <= box.y + box.h
+
+
 def _unturned(box: FaceBox, quarters: int, width: int, height: int, scale: float = 1.0) -> FaceBox:
     """A box found in a turned copy (of a width x height image, at `scale`), in the image's own pixels."""
     x, y, w, h = unturn_box((box.x, box.y, box.w, box.h), quarters, width, height)
@@ -228,25 +238,31 @@ class Turns:
     `detector` looks at the photo as it is. Then `check`, a cheap detector, looks at a copy
     shrunk to `check_side` pixels, as it is and turned a quarter, half and three-quarter turn.
     A turn gets the full look of `detector` too when the check is sure (`sure`) of faces there
-    and either they are faces the upright look did not find (a person lying down) or the turn
-    shows at least as much face as the photo as it is (a photo turned sideways: its large faces
-    may be found sideways, its small ones are not). Where neither the upright look nor any
+    and either one of them holds no face the upright look found (a person lying down) or the turn
+    shows at least as much face as the photo as it is, and more than one sure face's worth (a
+    photo turned sideways: its large faces may be found sideways, its small ones are not). Where neither the upright look nor any
     check is sure of a face, the photo's orientation cannot be told cheaply (a sideways crowd of
     small faces, or no faces at all), and every turn gets the full look. The faces of each turn,
     mapped back, join the upright ones. Upright photos with faces pay for the checks only. With
-    `always`, every turn gets the full look (for cheap detectors).
+    `always`, every turn gets the full look (for cheap detectors). With `side`, the turns are cut
+    from a copy shrunk to that many pixels (for detectors that look at less than that anyway: a
+    1080p photo turned in full costs more than `fast`'s looks at it).
     """
 
     def __init__(self, detector: Detector, check: Detector | None = None, check_side: int = 480,
-                 sure: float = 0.5, always: bool = False) -> None:
+                 sure: float = 0.5, always: bool = False, side: int | None = None) -> None:
         self.detector, self.check, self.check_side, self.sure, self.always = detector, check, check_side, sure, always
+        self.side = side
 
     def __call__(self, image: np.ndarray) -> list[FaceBox]:
         height, width = image.shape[:2]
         faces = self.detector(image)
-        upright, looks = faces, self._turns_to_look(image, faces)
+        looks = self._turns_to_look(image, faces)
+        source = image if self.side is None else rescale(image, min(1.0, self.side / max(height, width)))
+        scale = source.shape[1] / width
         for quarters in looks:
-            faces = merge(faces, [_unturned(b, quarters, width, height) for b in self.detector(turn(image, quarters))])
+            found = self.detector(turn(source, quarters))
+            faces = merge(faces, [_unturned(b, quarters, source.shape[1], source.shape[0], scale) for b in found])
         return faces
 
     def _turns_to_look(self, image: np.ndarray, upright: list[FaceBox]) -> list[int]:
@@ -261,8 +277,8 @@ class Turns:
         if not any(f.score >= self.sure for f in upright) and not any(hits.values()):
             return [1, 2, 3]
         as_is = sum(b.score for b in hits[0])
-        return [q for q in (1, 2, 3) if hits[q] and (sum(b.score for b in hits[q]) >= as_is or any(
-            all(_iou(hit, face) <= 0.3 for face in upright) for hit in hits[q]))]
+        return [q for q in (1, 2, 3) if hits[q] and (sum(b.score for b in hits[q]) >= max(as_is, 2 * self.sure) or any(
+            not any(_centre_in(face, hit) for face in upright) for hit in hits[q]))]
 
     def close(self) -> None:
         for part in (self.detector, self.check):

@@ -59,7 +59,7 @@ def _fast(threshold: float | None) -> Detector:
     small = CenterFaceScan(model, coarse=320, fine=320, min_face=float("inf"), max_upscale=1.0)
     looks = EnsembleDetector([small], 0.3 if threshold is None else threshold,
                              independent=[MediaPipeDetector(0.5)])
-    return Turns(looks, always=True)
+    return Turns(looks, always=True, side=640)
 
 
 # MediaPipe runs beside CenterFace in the deeper presets; its own verdict stands where it
