@@ -162,7 +162,11 @@ def timed(call, repeat: int = 5) -> float:
 
 def looks(frames: list[Path]) -> None:
     """What each look of the default preset costs on a 1080p frame (one core)."""
-    from app.pipeline.engines import CenterFaceDetector, CenterFaceScan, MediaPipeDetector
+    from app.pipeline.engines import (
+        CenterFaceDetector,
+        CenterFaceScan,
+        MediaPipeDetector,
+    )
     from app.pipeline.resample import for_detection, rescale, turn
 
     image = cv2.imread(str(frames[0]))

@@ -5,12 +5,12 @@ import json
 
 import cv2
 import numpy as np
-import pytest
 
 from app.pipeline import presets
 from app.pipeline.detect import Crowd, FaceBox, Pass, fuse
 from app.pipeline.redact import expand
 from tests.helpers import encode, finish, post_job, result_zip
+
 
 def group_photo(astronaut: np.ndarray, face_px: int = 30) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
     """A 1200x800 'class photo': the astronaut's head and shoulders, 3 rows of 6, faces about face_px tall."""

@@ -59,10 +59,6 @@ def _corners(box: FaceBox) -> np.ndarray:
     return np.array([box.x, box.y, box.x + box.w, box.y + box.h])
 
 
-def _iou(a: FaceBox, b: FaceBox) -> float:
-    return float(_iou_with(_corners(a), _corners(b)[None])[0])
-
-
 def _cells(corners: np.ndarray, size: float = 128.0) -> list[tuple[int, int]]:
     """The cells of a `size`-pixel grid that an [x0, y0, x1, y1] box meets."""
     x0, y0, x1, y1 = (int(v // size) for v in corners)

@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from functools import cache
 
 from app.pipeline.detect import Crowd, Detector, EnsembleDetector, Turns
-from app.pipeline.engines import CenterFaceDetector, CenterFaceScan, MediaPipeDetector, centerface_problem
+from app.pipeline.engines import (
+    CenterFaceDetector,
+    CenterFaceScan,
+    MediaPipeDetector,
+    centerface_problem,
+)
 
 
 @dataclass(frozen=True)
