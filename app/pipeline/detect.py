@@ -59,6 +59,13 @@ def _corners(box: FaceBox) -> np.ndarray:
     return np.array([box.x, box.y, box.x + box.w, box.y + box.h])
 
 
+def _corner_rows(boxes: list[FaceBox], rows: int | None = None) -> np.ndarray:
+    """[x0, y0, x1, y1] of each box, in an array with room for `rows` rows (the rest unset)."""
+    out = np.empty((max(len(boxes), rows or 0), 4))
+    out[:len(boxes)] = [(b.x, b.y, b.x + b.w, b.y + b.h) for b in boxes] if boxes else np.empty((0, 4))
+    return out
+
+
 def _cells(corners: np.ndarray, size: float = 128.0) -> list[tuple[int, int]]:
     """The cells of a `size`-pixel grid that an [x0, y0, x1, y1] box meets."""
     x0, y0, x1, y1 = (int(v // size) for v in corners)
@@ -80,7 +87,7 @@ def fuse(passes: list[Pass], threshold: float, overlap: float = 0.3, min_face: f
     ranked = sorted(((box, i) for i, p in enumerate(passes) for box in p.boxes), key=lambda t: -t[0].score)
     if not ranked:
         return []
-    corners = np.array([(b.x, b.y, b.x + b.w, b.y + b.h) for b, _ in ranked], float)
+    corners = _corner_rows([b for b, _ in ranked])
     lead_corners = np.empty_like(corners)  # the first len(leads) rows are the faces so far
     leads: list[int] = []  # indices into `ranked` of each face's best box, best face first
     scores: list[dict[int, float]] = []
@@ -173,8 +180,7 @@ class Crowd:
 def merge(faces: list[FaceBox], more: list[FaceBox]) -> list[FaceBox]:
     """Add `more` faces to `faces`: one that overlaps a face already there names its engine on it."""
     faces = list(faces)
-    corners = np.empty((len(faces) + len(more), 4))  # the first len(faces) rows: the faces so far
-    corners[:len(faces)] = [(f.x, f.y, f.x + f.w, f.y + f.h) for f in faces] if faces else np.empty((0, 4))
+    corners = _corner_rows(faces, len(faces) + len(more))  # the first len(faces) rows: the faces so far
     for box in more:
         hits = np.flatnonzero(_iou_with(_corners(box), corners[:len(faces)]) > 0.3) if faces else ()
         match = int(hits[0]) if len(hits) else None
@@ -236,9 +242,10 @@ class Turns:
     A turn gets the full look of `detector` too when the check is sure (`sure`) of faces there
     and either one of them holds no face the upright look found (a person lying down) or the turn
     shows at least as much face as the photo as it is, and more than one sure face's worth (a
-    photo turned sideways: its large faces may be found sideways, its small ones are not). Where neither the upright look nor any
-    check is sure of a face, the photo's orientation cannot be told cheaply (a sideways crowd of
-    small faces, or no faces at all), and every turn gets the full look. The faces of each turn,
+    photo turned sideways: its large faces may be found sideways, its small ones are not).
+    Where neither the upright look nor any check is sure of a face, the photo's orientation
+    cannot be told cheaply (a sideways crowd of small faces, or no faces at all), and every
+    turn gets the full look. The faces of each turn,
     mapped back, join the upright ones. Upright photos with faces pay for the checks only. With
     `always`, every turn gets the full look (for cheap detectors). With `side`, the turns are cut
     from a copy shrunk to that many pixels (for detectors that look at less than that anyway: a

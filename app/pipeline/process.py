@@ -62,12 +62,12 @@ def process_image(source: Path, output: Path, detector: Detector, options: Optio
     except Exception as exc:  # a detector fault must fail the file, never skip redaction
         raise ImageError(f"Face detection failed on this image ({type(exc).__name__}).") from exc
     regions = []
-    vouched = redact.Budget(width, height, MOST_VOUCHED)
+    budget = redact.Budget(width, height, MOST_VOUCHED)
     for face in sorted(faces, key=lambda f: (f.margin > 1, -f.score)):  # sure faces first, then the crowd's
         rect = redact.expand((face.x, face.y, face.w, face.h), options.padding * face.margin, width, height)
-        if rect is None or (face.margin > 1 and not vouched.fits(rect)):
+        if rect is None or (face.margin > 1 and not budget.fits(rect)):
             continue
-        vouched.add(rect)
+        budget.add(rect)
         regions.append(Region(*rect, score=face.score, engine=face.engine))
     # The decoded pixels belong to this call alone; the detector is done with them.
     redacted = redact.redact_in_place(pixels, [r.box() for r in regions], options.method, options.boxes)
