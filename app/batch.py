@@ -210,7 +210,8 @@ class BatchService:
             log.error("job %s: %s failed", job_id, name, exc_info=exc)
             return {"error": _plain(exc, "This photo") if isinstance(exc, OSError)
                     else f"Unexpected error while processing ({type(exc).__name__}: {exc})."}
-        return {"width": result.width, "height": result.height, "regions": result.regions}
+        return {"width": result.width, "height": result.height, "regions": result.regions, "frames": result.frames,
+                "format": result.format, "written_as": result.written_as}
 
     def _record(self, task: _Task, future: Future, executor: Executor, main: bool) -> None:
         job_id, entry = task.job.id, task.entry

@@ -11,7 +11,13 @@ from typing import BinaryIO
 
 from app.errors import TooLarge
 from app.jobs import FileEntry, FileState
-from app.pipeline.imageio import IMAGE_EXTENSIONS, is_image_name
+from app.pipeline.formats import (
+    EXTENSION,
+    is_image_name,
+    output_name,
+    sniff,
+    sniff_file,
+)
 
 ZIP_MAGIC = b"PK\x03\x04"
 _CHUNK = 1024 * 1024
@@ -121,7 +127,7 @@ class Intake:
             self._record(name, FileState.FAILED,
                          "Zip archives inside a zip are not opened. Extract it and upload its contents.")
             return
-        if not is_image_name(raw):
+        if not is_image_name(raw) and not self._looks_like_image(zf, info):
             self._record(name, FileState.SKIPPED, "Not an image file.")
             return
         target = self.inputs / f"member-{len(self.entries)}.tmp"
@@ -165,13 +171,24 @@ class Intake:
             raise MemberError(f"This zip member could not be read ({exc}).") from exc
         self._unzip_budget -= written
 
+    @staticmethod
+    def _looks_like_image(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+        """Judge a member without an image's extension by its first bytes (a JPEG named `IMG_0001`)."""
+        try:
+            with zf.open(info) as member:
+                return sniff(member.read(32)) is not None
+        except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError):
+            return False
+
     def _accept(self, name: str, spooled: Path) -> None:
-        if not is_image_name(name):
+        """Queue a file judged by its content; one with an image's extension but no image in it fails later."""
+        kind = sniff_file(spooled)
+        if kind is None and not is_image_name(name):
             self._record(name, FileState.SKIPPED, "Not an image file.")
             spooled.unlink(missing_ok=True)
             return
-        entry = self._record(name, FileState.PENDING, None)
-        source = self.inputs / f"{entry.index:06d}{IMAGE_EXTENSIONS[Path(name).suffix.lower()]}"
+        entry = self._record(output_name(name, kind), FileState.PENDING, None)
+        source = self.inputs / f"{entry.index:06d}{EXTENSION.get(kind or '', '.img')}"
         spooled.replace(source)
         entry.source, entry.output = source, self._output_for(entry.index, entry.name)
 

@@ -35,6 +35,7 @@ class Region:
     h: int
     score: float
     engine: str
+    frame: int = 0  # which frame or page of the file (0 for most photos)
 
     def box(self) -> list[int]:
         return [self.x, self.y, self.w, self.h]
@@ -53,6 +54,9 @@ class FileEntry:
     width: int | None = None
     height: int | None = None
     regions: list[Region] = field(default_factory=list)
+    frames: int | None = None  # frames or pages processed, once done
+    format: str | None = None  # the format read
+    written_as: str | None = None  # the format written, where it differs (HEIC and AVIF become JPEG)
 
     def summary(self) -> dict[str, Any]:
         return {"name": self.name, "state": self.state.value,
@@ -62,9 +66,12 @@ class FileEntry:
         share = covered_share([r.box() for r in self.regions], self.width, self.height) if self.width else None
         return {**self.summary(), "width": self.width, "height": self.height,
                 "redacted_share": None if share is None else round(share, 4),
+                "format": self.format, "written_as": self.written_as, "frames": self.frames,
                 "regions": [r.box() for r in self.regions],
-                "detections": [{"box": r.box(), "score": round(r.score, 3), "engine": r.engine}
-                               for r in self.regions]}
+                "detections": [{"box": r.box(), "score": round(r.score, 3), "engine": r.engine, "frame": r.frame}
+                               for r in self.regions],
+                **({"regions_per_frame": [[r.box() for r in self.regions if r.frame == i] for i in range(self.frames)]}
+                   if self.frames and self.frames > 1 else {})}
 
 
 @dataclass
@@ -144,7 +151,7 @@ class JobRegistry:
 
     def finish_file(self, job_id: str, index: int, *, error: str | None = None,
                     width: int | None = None, height: int | None = None,
-                    regions: list[Region] | None = None) -> tuple[FileEntry | None, bool]:
+                    regions: list[Region] | None = None, **facts: Any) -> tuple[FileEntry | None, bool]:
         """Record one file's outcome; return a copy of its entry, and whether it was the job's last."""
         with self._changed:
             job = self._jobs.get(job_id)
@@ -154,6 +161,8 @@ class JobRegistry:
             entry.state = FileState.FAILED if error else FileState.DONE
             entry.error, entry.width, entry.height = error, width, height
             entry.regions = list(regions or [])
+            for key, value in facts.items():  # frames, format, written_as
+                setattr(entry, key, value)
             self._pending[job_id] -= 1
             self._changed.notify_all()
             return replace(entry, regions=list(entry.regions)), self._pending[job_id] == 0

@@ -30,13 +30,15 @@ def _entry_state(entry: FileEntry) -> dict[str, Any]:
             "source": str(entry.source) if entry.source else None,
             "output": str(entry.output) if entry.output else None,
             "width": entry.width, "height": entry.height,
-            "regions": [[r.x, r.y, r.w, r.h, r.score, r.engine] for r in entry.regions]}
+            "frames": entry.frames, "format": entry.format, "written_as": entry.written_as,
+            "regions": [[r.x, r.y, r.w, r.h, r.score, r.engine, r.frame] for r in entry.regions]}
 
 
 def _apply(entry: FileEntry, state: dict[str, Any]) -> None:
     entry.state, entry.error = FileState(state["state"]), state["error"]
     entry.width, entry.height = state["width"], state["height"]
     entry.regions = [Region(*r) for r in state["regions"]]
+    entry.frames, entry.format, entry.written_as = state.get("frames"), state.get("format"), state.get("written_as")
 
 
 class Journal:

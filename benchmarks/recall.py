@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 
 from app.config import load_config
-from app.pipeline.imageio import is_image_name
+from app.pipeline.formats import is_image_name
 from app.pipeline.presets import PRESETS, build_detector
 from app.pipeline.process import Options, process_image
 from benchmarks.coverage import (

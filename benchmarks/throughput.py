@@ -37,7 +37,7 @@ import numpy as np
 from app.batch import EXECUTORS, BatchService
 from app.config import load_config
 from app.jobs import FileEntry, Job, JobRegistry
-from app.pipeline import imageio
+from app.pipeline import formats
 from app.pipeline.presets import PRESETS, build_detector
 from app.pipeline.process import Options, process_image
 from app.results import write_report
@@ -47,7 +47,7 @@ SIZE = (1920, 1080)
 
 def prepare(folder: Path, count: int, out: Path) -> list[Path]:
     """Write `count` 1080p JPEGs derived from the photos under `folder`."""
-    sources = sorted(p for p in folder.rglob("*") if imageio.is_image_name(p.name))
+    sources = sorted(p for p in folder.rglob("*") if formats.is_image_name(p.name))
     if not sources:
         raise SystemExit(f"no photos under {folder}")
     out.mkdir(parents=True, exist_ok=True)

@@ -1,80 +1,132 @@
-"""Bytes <-> pixels: probe and decode (EXIF orientation applied), encode with no metadata."""
+"""Bytes -> pixels: probe a file, decode every frame or page upright, keep what writing it back needs."""
 from __future__ import annotations
 
+import io
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageCms, ImageSequence
 
 from app.errors import ImageError
+from app.pipeline.formats import CONVERTED, jpeg_end, sniff
 
-# Extensions the product treats as images, and the encoder each one is written with.
-IMAGE_EXTENSIONS = {".jpg": ".jpg", ".jpeg": ".jpg", ".png": ".png", ".webp": ".webp",
-                    ".bmp": ".bmp", ".tif": ".tiff", ".tiff": ".tiff"}
-_KNOWN_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "MPO"}
 _ORIENTATION_TAG = 0x0112
+# A file's frames together may hold this many times MAX_PIXELS (an animation of 1080p frames: ~190 frames).
+FRAMES_BUDGET = 4
+_ALPHA_MODES = {"RGBA", "LA", "PA", "La", "RGBa"}
+
+try:  # HEIC/HEIF: an optional extra (its binary wheels are GPL-2.0), see the README
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    HEIF_PROBLEM = None
+except ImportError:
+    HEIF_PROBLEM = "HEIC/HEIF photos need the optional HEIC support: pip install 'faceguard[heic]'."
 
 
 @dataclass(frozen=True)
 class ImageInfo:
-    format: str
-    width: int
+    format: str  # as `formats.sniff` names it; Pillow's MPO for a multi-picture JPEG
+    width: int  # of the first frame, upright
     height: int
     orientation: int
     has_alpha: bool
+    frames: int = 1
+    deep: bool = False  # more than 8 bits per sample (written back as 16 bits)
+    icc: bytes | None = None  # the colour profile, kept with the pixels untouched
+    lossless: bool = False  # a WebP stored losslessly (written back losslessly)
 
 
-def is_image_name(name: str) -> bool:
-    """Tell whether a file name has one of the image extensions the product handles."""
-    return Path(name).suffix.lower() in IMAGE_EXTENSIONS
+@dataclass
+class Picture:
+    """A photo's frames (one for most photos), upright BGR or BGRA, 8 or 16 bits, and how to write them back."""
+
+    info: ImageInfo
+    frames: list[np.ndarray]
+    durations: list[int] = field(default_factory=list)  # ms per frame, for animations
+    loop: int | None = None  # animations: times to play (0: for ever); None: the file said nothing
+
+
+def _open(path: Path) -> Image.Image:
+    """Open with Pillow, turning its errors into plain words."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
+def _is_deep(img: Image.Image, head: bytes) -> bool:
+    """Tell whether samples have more than 8 bits (Pillow would cut 16-bit colour to 8)."""
+    if img.mode.startswith(("I", "F")):
+        return True
+    if img.format == "PNG":
+        return head[24] == 16
+    if img.format == "TIFF":
+        bits = img.tag_v2.get(258, (8,))
+        return max(bits if isinstance(bits, tuple) else (bits,)) > 8
+    return False
+
+
+def _webp_is_lossless(path: Path) -> bool:
+    """Tell whether a WebP's pictures are stored losslessly (VP8L chunks, no lossy VP8 ones)."""
+    data = path.read_bytes()
+    return b"VP8L" in data and b"VP8 " not in data
 
 
 def probe(path: Path, max_pixels: int) -> ImageInfo:
-    """Read only the header: format, size, orientation; refuse what is not a supported image."""
+    """Read only the header: format, size, frames, orientation, profile; refuse what cannot be processed."""
+    with open(path, "rb") as handle:
+        head = handle.read(32)
+    kind = sniff(head)
+    if kind == "HEIF" and HEIF_PROBLEM:
+        raise ImageError(HEIF_PROBLEM)
+    if kind is None:
+        raise ImageError("This file is not a readable image (its content is none of JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC, AVIF).")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                fmt, (width, height), mode = img.format, img.size, img.mode
-                orientation = int(img.getexif().get(_ORIENTATION_TAG, 1) or 1)
-                has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info
+        with _open(path) as img:
+            frames = getattr(img, "n_frames", 1)
+            orientation = int(img.getexif().get(_ORIENTATION_TAG, 1) or 1)
+            info = ImageInfo("MPO" if img.format == "MPO" else kind, img.width, img.height,
+                             orientation if 1 <= orientation <= 8 else 1,
+                             img.mode in _ALPHA_MODES or "transparency" in img.info, frames,
+                             _is_deep(img, head), img.info.get("icc_profile") or None,
+                             kind == "WEBP" and _webp_is_lossless(path))
     except Image.DecompressionBombError:
         raise ImageError(f"The image has too many pixels (over {max_pixels / 1e6:.0f} megapixels).") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError("This file is not a readable image (unknown format, corrupt or empty).") from exc
-    if fmt not in _KNOWN_FORMATS:
-        raise ImageError(f"Images in {fmt} format are not supported; use JPEG, PNG, WebP, BMP or TIFF.")
-    if width * height > max_pixels:
-        raise ImageError(f"The image is {width}x{height} = {width * height / 1e6:.0f} megapixels; "
-                         f"the limit is {max_pixels / 1e6:.0f}.")
-    return ImageInfo(fmt, width, height, orientation if 1 <= orientation <= 8 else 1, has_alpha)
+    if info.width * info.height > max_pixels:
+        raise ImageError(f"The image is {info.width}x{info.height} = {info.width * info.height / 1e6:.0f} "
+                         f"megapixels; the limit is {max_pixels / 1e6:.0f}.")
+    if info.frames * info.width * info.height > FRAMES_BUDGET * max_pixels:
+        raise ImageError(f"The file holds {info.frames} frames of {info.width}x{info.height}: more pixels than "
+                         f"{FRAMES_BUDGET}x the limit of {max_pixels / 1e6:.0f} megapixels.")
+    if info.deep and info.frames > 1 and info.format != "TIFF":
+        raise ImageError(f"Animated {info.format} files with 16-bit colour cannot be processed.")
+    if info.orientation in (5, 6, 7, 8):  # the upright size
+        info = replace(info, width=info.height, height=info.width)
+    return info
 
 
 def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
     """Apply an EXIF orientation (1-8) so the pixels stand upright."""
-    if orientation == 2:
-        return cv2.flip(pixels, 1)
+    if orientation in (2, 4):
+        return cv2.flip(pixels, 1 if orientation == 2 else 0)
     if orientation == 3:
         return cv2.rotate(pixels, cv2.ROTATE_180)
-    if orientation == 4:
-        return cv2.flip(pixels, 0)
-    if orientation == 5:
-        return cv2.transpose(pixels)
-    if orientation == 6:
-        return cv2.rotate(pixels, cv2.ROTATE_90_CLOCKWISE)
-    if orientation == 7:
-        return cv2.rotate(cv2.transpose(pixels), cv2.ROTATE_180)
-    if orientation == 8:
-        return cv2.rotate(pixels, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    if orientation in (5, 7):
+        flipped = cv2.transpose(pixels)
+        return flipped if orientation == 5 else cv2.rotate(flipped, cv2.ROTATE_180)
+    if orientation in (6, 8):
+        return cv2.rotate(pixels, cv2.ROTATE_90_CLOCKWISE if orientation == 6 else cv2.ROTATE_90_COUNTERCLOCKWISE)
     return pixels
 
 
 def _to_bgr(pixels: np.ndarray, keep_alpha: bool) -> np.ndarray:
-    """Normalise any decoded layout to BGR, or BGRA when alpha is kept; 8 and 16 bits stay as they are.
+    """Normalise a decoded layout to BGR, or BGRA when alpha is kept; 8 and 16 bits stay as they are.
 
     The real pixel values are what gets written back: a 12-bit scan in a 16-bit PNG keeps
     its values (detection sees a stretched copy, see `resample.for_detection`).
@@ -94,60 +146,86 @@ def _to_bgr(pixels: np.ndarray, keep_alpha: bool) -> np.ndarray:
     return pixels
 
 
-def jpeg_is_whole(data: bytes) -> bool:
-    """Tell whether a JPEG's last scan is closed by an end-of-image marker.
-
-    libjpeg fills a cut-off JPEG with grey and calls it decoded; a truncated file has
-    no EOI (FF D9) after its last start-of-scan (FF DA). Inside scan data every FF byte
-    is stuffed (FF 00), so neither marker can appear there by accident.
-    """
-    return data.rfind(b"\xff\xd9") > data.rfind(b"\xff\xda") > 0
+def _icc_space(icc: bytes | None) -> bytes | None:
+    """The colour space an ICC profile describes ('RGB ', 'GRAY', 'CMYK', ...), from its header."""
+    return icc[16:20] if icc and len(icc) >= 20 else None
 
 
-def read_image(path: Path, max_pixels: int) -> tuple[np.ndarray, ImageInfo]:
-    """Decode an image file to upright BGR(A) pixels (8 or 16 bits), checking its size first."""
+def _pillow_frame(img: Image.Image, info: ImageInfo) -> np.ndarray:
+    """One Pillow frame as upright BGR(A): profiles that are not RGB are converted to sRGB."""
+    if info.icc and _icc_space(info.icc) != b"RGB ":
+        img = ImageCms.profileToProfile(img, ImageCms.ImageCmsProfile(io.BytesIO(info.icc)),
+                                        ImageCms.createProfile("sRGB"), outputMode="RGB")
+    rgb = np.asarray(img.convert("RGBA" if info.has_alpha else "RGB"))
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGBA2BGRA if info.has_alpha else cv2.COLOR_RGB2BGR)
+    orientation = img.tag_v2.get(_ORIENTATION_TAG, 1) if info.format == "TIFF" else info.orientation
+    return orient(bgr, orientation if orientation in range(1, 9) else 1)
+
+
+def _decode_opencv(data: np.ndarray, info: ImageInfo) -> list[np.ndarray]:
+    """Decode a single JPEG, or 16-bit PNG and TIFF, with OpenCV (Pillow cuts 16-bit colour to 8 bits)."""
+    flags = cv2.IMREAD_UNCHANGED if info.has_alpha else cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    if info.format == "TIFF":  # OpenCV turns TIFF pages upright itself, whatever the flags say
+        ok, pages = cv2.imdecodemulti(data, flags)
+        return [_to_bgr(p, info.has_alpha) for p in pages] if ok else []
+    pixels = cv2.imdecode(data, flags) if data.size else None
+    return [] if pixels is None else [orient(_to_bgr(pixels, info.has_alpha), info.orientation)]
+
+
+def read_image(path: Path, max_pixels: int) -> Picture:
+    """Decode every frame or page of an image file, upright, checking its size first."""
     info = probe(path, max_pixels)
     data = np.fromfile(str(path), dtype=np.uint8)
-    if info.format in ("JPEG", "MPO") and not jpeg_is_whole(data.tobytes()):
-        raise ImageError("The image is truncated (the file ends before the picture does).")
-    flags = (cv2.IMREAD_UNCHANGED if info.has_alpha
-             else cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    pixels = cv2.imdecode(data, flags) if data.size else None
-    if pixels is None or pixels.size == 0:
-        raise ImageError("The image could not be decoded (truncated or corrupt).")
-    if pixels.shape[0] != info.height or pixels.shape[1] != info.width:
+    if info.format == "JPEG" and info.icc is None or info.format == "JPEG" and _icc_space(info.icc) == b"RGB ":
+        end = jpeg_end(data.tobytes())
+        if end is None:
+            raise ImageError("The image is truncated (the file ends before the picture does).")
+        frames = _decode_opencv(data[:end], info)  # what follows the picture (a motion photo's video) is dropped
+        picture = Picture(info, frames)
+    elif info.deep:
+        picture = Picture(info, _decode_opencv(data, info))
+    else:
+        picture = _decode_pillow(path, info)
+    if len(picture.frames) != info.frames or any(f.size == 0 for f in picture.frames):
         raise ImageError("The image could not be decoded completely (truncated or corrupt).")
-    return orient(_to_bgr(pixels, info.has_alpha), info.orientation), info
+    first = picture.frames[0]
+    if first.shape[0] != info.height or first.shape[1] != info.width:
+        raise ImageError("The image could not be decoded completely (truncated or corrupt).")
+    return picture
 
 
-def encode_image(pixels: np.ndarray, suffix: str, jpeg_quality: int) -> bytes:
-    """Encode pixels in the format a file name's suffix asks for; no metadata is written."""
-    ext = IMAGE_EXTENSIONS.get(suffix.lower(), ".png")
-    if pixels.dtype == np.uint16 and ext not in (".png", ".tiff"):
-        pixels = (pixels >> 8).astype(np.uint8)  # formats without 16-bit samples
-    params: list[int] = []
-    if ext == ".jpg":
-        params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]
-        if pixels.ndim == 3 and pixels.shape[2] == 4:
-            pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2BGR)
-    elif ext == ".webp":
-        params = [cv2.IMWRITE_WEBP_QUALITY, int(jpeg_quality)]
-    ok, buffer = cv2.imencode(ext, pixels, params)
-    if not ok:
-        raise ImageError(f"The redacted image could not be encoded as {ext}.")
-    return buffer.tobytes()
+def _decode_pillow(path: Path, info: ImageInfo) -> Picture:
+    """Decode every frame with Pillow: animations as whole frames with their timing, pages as they are."""
+    frames, durations = [], []
+    try:
+        with _open(path) as img:
+            for frame in ImageSequence.Iterator(img):
+                frames.append(_pillow_frame(frame, info))
+                durations.append(int(frame.info.get("duration", 0) or 0))
+            loop = img.info.get("loop")
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError("The image could not be decoded (truncated or corrupt).") from exc
+    animated = info.frames > 1 and info.format in ("GIF", "PNG", "WEBP", "AVIF")
+    return Picture(info, frames, durations if animated else [], loop if animated else None)
+
+
+def written_format(info: ImageInfo) -> str:
+    """The format a photo is written back in: its own, but JPEG (MPO for several frames) for HEIC and AVIF."""
+    if info.format in CONVERTED:
+        return "MPO" if info.frames > 1 else "JPEG"
+    return info.format
 
 
 def preview_bytes(path: Path, longest: int = 480) -> bytes:
-    """A small JPEG of an image the product wrote (already redacted, already upright)."""
-    pixels = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if pixels is None:
-        raise ImageError("The redacted photo could not be read back for a preview.")
-    scale = min(1.0, longest / max(pixels.shape[:2]))
-    if scale < 1.0:
-        size = (max(1, round(pixels.shape[1] * scale)), max(1, round(pixels.shape[0] * scale)))
-        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
-    return encode_image(pixels, ".jpg", 80)
+    """A small JPEG of an image the product wrote (already redacted, already upright): its first frame."""
+    try:
+        with _open(path) as img:
+            img.thumbnail((longest, longest), Image.Resampling.LANCZOS)
+            out = io.BytesIO()
+            img.convert("RGB").save(out, format="JPEG", quality=80)
+            return out.getvalue()
+    except (OSError, ValueError) as exc:
+        raise ImageError("The redacted photo could not be read back for a preview.") from exc
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -5,9 +5,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from app.errors import ImageError
 from app.jobs import Region
-from app.pipeline import imageio, presets, redact, resample
+from app.pipeline import encoding, imageio, presets, redact, resample
 from app.pipeline.detect import Detector
 
 
@@ -46,16 +48,37 @@ MOST_VOUCHED = 0.5
 class ImageResult:
     width: int
     height: int
-    regions: list[Region] = field(default_factory=list)
+    regions: list[Region] = field(default_factory=list)  # of every frame, each with its frame's index
+    frames: int = 1
+    format: str | None = None  # as read
+    written_as: str | None = None  # as written, where it differs (HEIC and AVIF become JPEG)
 
 
 def process_image(source: Path, output: Path, detector: Detector, options: Options) -> ImageResult:
-    """Redact every face found in `source` and write the result to `output`.
+    """Redact every face found in every frame of `source` and write the result to `output`.
 
     Fail closed: any error raises before `output` exists, so an image that could not
-    be redacted is never written.
+    be redacted, in any of its frames, is never written.
     """
-    pixels, _ = imageio.read_image(source, options.max_pixels)
+    picture = imageio.read_image(source, options.max_pixels)
+    regions: list[Region] = []
+    redacted = []
+    for index, pixels in enumerate(picture.frames):
+        found = find_regions(pixels, detector, options, index)
+        # The decoded pixels belong to this call alone; the detector is done with them.
+        redacted.append(redact.redact_in_place(pixels, [r.box() for r in found], options.method, options.boxes))
+        regions += found
+    data = encoding.encode(picture, redacted, options.jpeg_quality)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    imageio.write_atomic(output, data)
+    written = imageio.written_format(picture.info)
+    height, width = picture.frames[0].shape[:2]
+    return ImageResult(width, height, regions, len(picture.frames), picture.info.format,
+                       written if written != picture.info.format else None)
+
+
+def find_regions(pixels: np.ndarray, detector: Detector, options: Options, frame: int = 0) -> list[Region]:
+    """The rectangles to redact in one frame: every face found, grown by the padding, within the budget."""
     height, width = pixels.shape[:2]
     try:
         faces = detector(resample.for_detection(pixels))
@@ -68,10 +91,5 @@ def process_image(source: Path, output: Path, detector: Detector, options: Optio
         if rect is None or (face.margin > 1 and not budget.fits(rect)):
             continue
         budget.add(rect)
-        regions.append(Region(*rect, score=face.score, engine=face.engine))
-    # The decoded pixels belong to this call alone; the detector is done with them.
-    redacted = redact.redact_in_place(pixels, [r.box() for r in regions], options.method, options.boxes)
-    data = imageio.encode_image(redacted, output.suffix, options.jpeg_quality)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    imageio.write_atomic(output, data)
-    return ImageResult(width, height, regions)
+        regions.append(Region(*rect, score=face.score, engine=face.engine, frame=frame))
+    return regions

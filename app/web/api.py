@@ -55,7 +55,7 @@ def _collect(job_id: str, uploads) -> Intake:
             intake.add_stream(upload.filename or "unnamed", upload.stream)
         if not intake.usable:
             raise Unsupported("Nothing in the upload is a photo this tool can process. "
-                              "Send JPEG, PNG, WebP, BMP or TIFF images, or zips of them.")
+                              "Send photos (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC, AVIF) or zips of them.")
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
-from app.pipeline.imageio import IMAGE_EXTENSIONS
+from app.pipeline.formats import IMAGE_EXTENSIONS
 from app.pipeline.presets import PRESETS, problem
 
 bp = Blueprint("pages", __name__)
@@ -12,7 +12,7 @@ bp = Blueprint("pages", __name__)
 @bp.get("/")
 def index():
     """Serve the upload page."""
-    accept = ",".join(sorted(IMAGE_EXTENSIONS) + [".zip"])
+    accept = ",".join(["image/*", *sorted(IMAGE_EXTENSIONS), ".zip"])
     refused = {name: problem(name) for name in PRESETS}
     usable = [name for name in PRESETS if not refused[name]]
     default = current_app.config["DEFAULT_PRESET"]
