@@ -4,26 +4,67 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from app.batch import BatchService
 from app.config import load_config
-from app.errors import FaceGuardError
-from app.ingest import Intake
-from app.jobs import Job, JobRegistry
+from app.errors import FaceGuardError, TooLarge
+from app.ingest import ZIP_MAGIC, Intake, NameBook
+from app.jobs import FileEntry, FileState, Job, JobRegistry
 from app.pipeline.presets import PRESETS, problem
 from app.pipeline.process import Options
 from app.pipeline.redact import METHODS
-from app.results import write_report
+from app.results import REPORT_NAME, write_report
+
+# What each INPUT adds: the folder under OUTDIR its outputs go to ("" for OUTDIR itself),
+# and its files as (name in that folder, path on disk); a zip is one file, opened later.
+Plan = list[tuple[str, list[tuple[str, Path]]]]
+
+_EPILOG = """\
+where the photos go:
+  one INPUT       a folder's or a zip's contents go straight into OUTDIR, keeping
+                  their relative paths; a single photo keeps its name
+  several INPUTs  each folder goes into OUTDIR/<folder name>/, each zip into
+                  OUTDIR/<zip name without .zip>/, each photo to OUTDIR/<its name>;
+                  inputs that would share a name get " (2)", " (3)", ...
+
+faceguard never writes over its inputs, leaves OUTDIR out when it lies inside an
+INPUT folder, and refuses an OUTDIR that already holds a file it would replace (a
+photo's name or report.json) unless --overwrite is given.
+
+exit codes:
+  0  every photo was redacted
+  1  some file failed or was skipped (not an image): the first few are named on
+     stderr, every one in OUTDIR/report.json
+  2  nothing was done (nothing is written): a missing INPUT, no files at all, an
+     OUTDIR that would write over an input or replace files without --overwrite,
+     a preset that cannot run on this machine
+"""
+
+# Messages worded for the web app, in the command's own words.
+_SERVER_WORDS = (
+    ("the results folder is read-only or missing. Check DATA_DIR.",
+     "the output folder (-o) is read-only, or something in it is in the way."),
+    ("Check DATA_DIR.", "Check the output folder (-o)."),
+    ("run the job again", "run faceguard again"),
+    ("this server accepts", "faceguard accepts"),
+    ("and upload its contents", "and give faceguard its contents"),
+    ("and upload the photo", "and give faceguard the photo"),
+)
+_SHOWN = 5  # failed or skipped files named in the summary
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="faceguard", description="Blur every face in photos, folders of photos and zips. "
-                                      "Nothing leaves this machine.")
+                                      "Nothing leaves this machine.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image, folder or .zip")
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="OUTDIR",
                         help="folder for the redacted photos and report.json")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace files already in OUTDIR (earlier results); inputs are never replaced")
     parser.add_argument("--method", choices=METHODS, default="blur", help="how faces are hidden (default: blur)")
     parser.add_argument("--boxes", action="store_true", help="draw an outline around each redacted region")
     parser.add_argument("--preset", choices=list(PRESETS), default=None,
@@ -33,16 +74,126 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _walk(inputs: list[Path]):
-    """Yield (name, path) for every file given, folders walked recursively in name order."""
+def _reword(message: str | None) -> str | None:
+    """Reword a message written for the web app (DATA_DIR, uploads, jobs) for the command line."""
+    for server, cli in _SERVER_WORDS:
+        message = message.replace(server, cli) if message else message
+    return message
+
+
+def _is_zip(path: Path) -> bool:
+    """Tell a zip by its first bytes, as the intake does."""
+    with open(path, "rb") as handle:
+        return handle.read(4) == ZIP_MAGIC
+
+
+def _label(item: Path) -> str:
+    """Name the folder an input's outputs go under when several inputs are given."""
+    name = item.name if item.name not in ("", ".", "..") else (item.resolve().name or "input")
+    return Path(name).stem if item.is_file() and _is_zip(item) else name
+
+
+def _walk(folder: Path, out_dir: Path) -> list[tuple[str, Path]]:
+    """List (name, path) for every file in a folder, recursively in name order, leaving out OUTDIR."""
+    top, out = folder.resolve(), out_dir.resolve()
+    skip = out.relative_to(top).parts if out != top and out.is_relative_to(top) else None
+    if skip:
+        print(f"faceguard: skipping {out_dir} inside {folder}: it is the output folder", file=sys.stderr)
+    found = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = path.relative_to(folder)
+        if skip is None or name.parts[:len(skip)] != skip:
+            found.append((name.as_posix(), path))
+    return found
+
+
+def _check_paths(inputs: list[Path], out_dir: Path) -> None:
+    """Refuse a missing input, an OUTDIR that is a file, or one that is an input folder."""
     for item in inputs:
-        if item.is_dir():
-            for path in sorted(p for p in item.rglob("*") if p.is_file()):
-                yield path.relative_to(item).as_posix(), path
-        elif item.is_file():
-            yield item.name, item
-        else:
+        if not (item.is_dir() or item.is_file()):
             raise FaceGuardError(f"{item}: no such file or folder")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FaceGuardError(f"{out_dir} is a file; -o takes a folder")
+    for item in inputs:
+        if item.is_dir() and item.resolve() == out_dir.resolve():
+            raise FaceGuardError(f"the output folder {out_dir} is the input folder {item}; faceguard never "
+                                 "writes over its inputs: choose another folder with -o")
+
+
+def _plan(inputs: list[Path], out_dir: Path) -> Plan:
+    """Check the paths, then list every file given under the folder its outputs go to."""
+    _check_paths(inputs, out_dir)
+    several, labels, plan = len(inputs) > 1, NameBook(), []
+    for item in inputs:
+        label = labels.claim(_label(item)) if several else ""
+        if item.is_dir():
+            plan.append((label, _walk(item, out_dir)))
+        elif _is_zip(item):
+            plan.append((label, [(item.name, item)]))
+        else:
+            plan.append(("", [(label or item.name, item)]))
+    return plan
+
+
+def _take(plan: Plan, work: Path, out_dir: Path, config: dict[str, Any]) -> list[FileEntry]:
+    """Read every input into the work folder; return its files as one job's entries, numbered in order."""
+    entries: list[FileEntry] = []
+    for n, (prefix, files) in enumerate(plan):
+        folder = out_dir / prefix
+        intake = Intake(work / str(n), lambda index, name, folder=folder: folder / name,
+                        max_files=config["MAX_FILES"] - len(entries),
+                        max_unzipped=config["MAX_UNZIPPED_BYTES"], max_ratio=config["MAX_ZIP_RATIO"])
+        try:
+            for name, path in files:
+                intake.add_path(name, path)
+        except TooLarge as exc:
+            raise FaceGuardError(f"more than {config['MAX_FILES']} files (FACEGUARD_MAX_FILES); "
+                                 "run faceguard on fewer files at a time") from exc
+        for entry in intake.entries:
+            entry.index, entry.name = len(entries), f"{prefix}/{entry.name}" if prefix else entry.name
+            entries.append(entry)
+    return entries
+
+
+def _fail(entry: FileEntry, reason: str) -> None:
+    """Fail a file before it is processed: nothing will be written for it."""
+    if entry.source is not None:
+        entry.source.unlink(missing_ok=True)
+    entry.state, entry.error, entry.source, entry.output = FileState.FAILED, reason, None, None
+
+
+def _fail_clashes(entries: list[FileEntry], out_dir: Path) -> None:
+    """Fail each photo whose output would be a folder another output needs, or lie inside another's file."""
+    files: dict[str, str] = {REPORT_NAME: "the report"}  # casefolded path in OUTDIR -> whose it is
+    folders: dict[str, str] = {}
+    for entry in entries:
+        if entry.output is None:
+            continue
+        path = PurePosixPath(entry.output.relative_to(out_dir).as_posix())
+        key, parents = str(path).casefold(), [str(p).casefold() for p in path.parents if str(p) != "."]
+        holder = files.get(key) or folders.get(key) or next((files[p] for p in parents if p in files), None)
+        if holder:
+            _fail(entry, f"Not written: {path} in the output folder clashes with {holder} "
+                         "(a file and a folder cannot share a name). Rename one of them.")
+            continue
+        files[key] = entry.name
+        for parent in parents:
+            folders.setdefault(parent, entry.name)
+
+
+def _refuse_harm(entries: list[FileEntry], plan: Plan, out_dir: Path, overwrite: bool) -> None:
+    """Refuse to write over an input, ever, or over a file already in OUTDIR without --overwrite."""
+    targets = [e.output for e in entries if e.output is not None] + [out_dir / REPORT_NAME]
+    inputs = {path.resolve() for _, files in plan for _, path in files}
+    for target in targets:
+        if target.resolve() in inputs:
+            raise FaceGuardError(f"{target} is one of the inputs; faceguard never writes over its inputs: "
+                                 "choose another folder with -o")
+    existing = [t.relative_to(out_dir).as_posix() for t in targets if t.exists() or t.is_symlink()]
+    if existing and not overwrite:
+        shown = ", ".join(existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
+        raise FaceGuardError(f"{out_dir} already holds files this run would replace ({shown}); "
+                             "add --overwrite to replace them, or choose another folder with -o")
 
 
 class _ProgressBar:
@@ -71,6 +222,46 @@ class _ProgressBar:
             self._stream.write("\n")
 
 
+def _finish(job: Job, out_dir: Path) -> None:
+    """Write report.json, its reasons in the command's words."""
+    for entry in job.files:
+        entry.error = _reword(entry.error)
+    write_report(job, out_dir)
+
+
+def _execute(job: Job, options: Options, config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Run the job with a progress bar; return its last snapshot."""
+    registry = JobRegistry()
+    registry.add(job)
+    batch = BatchService(registry, config["WORKERS"], kind=config["EXECUTOR"])
+    bar = _ProgressBar()
+    try:
+        batch.submit(job, options, lambda j: _finish(j, out_dir))
+        while True:
+            snapshot = registry.wait(job.id, timeout=0.2)
+            bar.show(snapshot["processed"], snapshot["total"], snapshot["failed"])
+            if snapshot["state"] in ("done", "failed"):
+                return snapshot
+    finally:
+        bar.close()
+        batch.shutdown()
+
+
+def _summarise(snapshot: dict[str, Any], out_dir: Path) -> str:
+    """Say how the run went, naming the first few files that failed or were skipped, and why."""
+    report = out_dir / REPORT_NAME
+    lines = [f"{snapshot['processed'] - snapshot['failed']} of {snapshot['total']} photos redacted, "
+             f"{snapshot['faces']} faces, {snapshot['failed']} failed"
+             + (f", {snapshot['skipped']} skipped" if snapshot["skipped"] else "") + f"; report: {report}"]
+    if snapshot["error"]:
+        lines[0] += f"; error: {_reword(snapshot['error'])}"
+    missed = [f for state in ("failed", "skipped") for f in snapshot["files"] if f["state"] == state]
+    lines += [f"  {f['state']}: {f['name']}: {_reword(f['error'])}" for f in missed[:_SHOWN]]
+    if len(missed) > _SHOWN:
+        lines.append(f"  ... and {len(missed) - _SHOWN} more failed or skipped, listed in {report}")
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     """Process every input into args.output; return the exit code."""
     config = load_config({"WORKERS": args.workers} if args.workers else None)
@@ -79,35 +270,20 @@ def run(args: argparse.Namespace) -> int:
     if reason:  # before any work: never a weaker look in silence
         raise FaceGuardError(reason)
     out_dir: Path = args.output
-    out_dir.mkdir(parents=True, exist_ok=True)
+    plan = _plan(args.inputs, out_dir)
     options = Options.from_config(config, method=args.method, boxes=args.boxes, preset=preset)
-    registry = JobRegistry()
-    batch = BatchService(registry, config["WORKERS"], kind=config["EXECUTOR"])
     with tempfile.TemporaryDirectory(prefix="faceguard-") as work:
-        intake = Intake(Path(work), lambda index, name: out_dir / name, max_files=config["MAX_FILES"],
-                        max_unzipped=config["MAX_UNZIPPED_BYTES"], max_ratio=config["MAX_ZIP_RATIO"])
-        for name, path in _walk(args.inputs):
-            intake.add_path(name, path)
-        job = Job(id="cli", directory=Path(work), files=intake.entries, options=options.describe())
-        registry.add(job)
-        bar = _ProgressBar()
-        batch.submit(job, options, lambda j: write_report(j, out_dir))
-        while True:
-            snapshot = registry.wait(job.id, timeout=0.2)
-            bar.show(snapshot["processed"], snapshot["total"], snapshot["failed"])
-            if snapshot["state"] in ("done", "failed"):
-                break
-        bar.close()
-        batch.shutdown()
-    ok = snapshot["state"] == "done" and snapshot["failed"] == 0
-    summary = (f"{snapshot['processed'] - snapshot['failed']} of {snapshot['total']} photos redacted, "
-               f"{snapshot['faces']} faces, {snapshot['failed']} failed"
-               + (f", {snapshot['skipped']} skipped" if snapshot["skipped"] else "")
-               + f"; report: {out_dir / 'report.json'}")
-    if snapshot["error"]:
-        summary += f"; error: {snapshot['error']}"
-    print(summary, file=sys.stderr)
-    return 0 if ok else 1
+        entries = _take(plan, Path(work), out_dir, config)
+        if not entries:
+            raise FaceGuardError(f"no files to redact in {', '.join(str(p) for p in args.inputs)}")
+        _fail_clashes(entries, out_dir)
+        _refuse_harm(entries, plan, out_dir, args.overwrite)
+        out_dir.mkdir(parents=True, exist_ok=True)  # only now: a refused run leaves nothing behind
+        job = Job(id="cli", directory=Path(work), files=entries, options=options.describe())
+        snapshot = _execute(job, options, config, out_dir)
+    print(_summarise(snapshot, out_dir), file=sys.stderr)
+    every_photo = snapshot["state"] == "done" and not snapshot["failed"] and not snapshot["skipped"]
+    return 0 if every_photo else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,7 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except FaceGuardError as exc:
-        print(f"faceguard: {exc.message}", file=sys.stderr)
+        print(f"faceguard: {_reword(exc.message)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an input that cannot be read, an OUTDIR that cannot be made
+        print(f"faceguard: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2
 
 
