@@ -1,6 +1,8 @@
 """Domain exceptions and the single JSON error response."""
 from __future__ import annotations
 
+import errno
+
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -33,6 +35,20 @@ class TooLarge(FaceGuardError):
 
 class Unsupported(FaceGuardError):
     status = 415
+
+
+class DiskFull(FaceGuardError):
+    """The disk that stores uploads (or the server's quota on it) ran out of space."""
+
+    status = 507
+
+
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Tell whether an error is a disk (or quota) running out of space."""
+    return isinstance(error, OSError) and error.errno in _DISK_FULL
 
 
 class ImageError(FaceGuardError):

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Self
 
-from app.errors import TooLarge
+from app.errors import TooLarge, is_disk_full
 from app.jobs import FileEntry, FileState
 from app.pipeline.imageio import IMAGE_EXTENSIONS, is_image_name
 
@@ -272,6 +272,8 @@ class Intake:
                                           "(a zip bomb?); not extracted.")
                     dst.write(chunk)
         except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError) as exc:
+            if is_disk_full(exc):
+                raise  # not this member's fault: the whole upload fails
             raise MemberError(f"This zip member could not be read ({exc}).") from exc
         self._unzip_budget -= written
 
