@@ -16,11 +16,16 @@ from app.pipeline.process import Options
 from app.service import FaceGuard
 from app.store import Journal
 
+# Multipart parts a job's request may hold besides its files (method, boxes, preset, and room to grow).
+FORM_FIELDS = 16
+
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build an app with its own registry, executor and data folder; resume the jobs found there."""
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     app.config.update(load_config(config))
+    # Werkzeug's own cap on parts (1,000) would refuse a job long before MAX_FILES.
+    app.config["MAX_FORM_PARTS"] = app.config["MAX_FILES"] + FORM_FIELDS
     app.json.ensure_ascii = False
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

@@ -12,7 +12,8 @@ DEFAULTS: dict[str, Any] = {
     "DATA_DIR": str(ROOT / "instance" / "jobs"),
     # Largest request body Flask accepts; larger uploads get a 413.
     "MAX_CONTENT_LENGTH": 2 * 1024**3,
-    # Most input files (images, and members of zips) one job may hold.
+    # Most input files (images, and members of zips) one job may hold; a request's
+    # multipart parts are capped just above it (Flask's MAX_FORM_PARTS, set by create_app).
     "MAX_FILES": 5000,
     # Images with more pixels than this fail before they are decoded.
     "MAX_PIXELS": 100_000_000,

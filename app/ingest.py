@@ -1,15 +1,16 @@
 """Turn uploads (images, zips of images) into a job's input files, trusting nothing in them."""
 from __future__ import annotations
 
+import re
 import shutil
 import stat
 import unicodedata
 import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, Self
 
-from app.errors import TooLarge
+from app.errors import TooLarge, is_disk_full
 from app.jobs import FileEntry, FileState
 from app.pipeline.formats import (
     EXTENSION,
@@ -29,29 +30,138 @@ class MemberError(Exception):
     """A zip member that must not be extracted; the message says why."""
 
 
-def clean_name(raw: str) -> str:
-    """Normalise a client-supplied path to a relative POSIX path with no '.', '..' or empty parts."""
+# Every name must extract on Windows, macOS and Linux (the result zip, the CLI's output folder).
+_FORBIDDEN = set('<>:"|?*')  # Windows refuses these; '/' and '\\' separate parts
+_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",  # Windows' devices; COM¹ too
+             *(f"{port}{n}" for port in ("COM", "LPT") for n in "0123456789¹²³")}
+_PART_BYTES = 255  # one name, in UTF-8 bytes: ext4's limit, and within APFS's and NTFS's
+_PATH_UNITS = 200  # a whole path, in UTF-16 units: leaves room in Windows' MAX_PATH (260) for where it lands
+_FOLDER_UNITS = 32  # the folders of a path too long are cut to this first
+_DRIVE = re.compile(r"[A-Za-z]:")
+
+
+class CleanName(str):
+    """A name made safe by clean_name, carrying the name as it was received."""
+
+    raw: str
+
+    def __new__(cls, name: str, raw: str) -> Self:
+        made = super().__new__(cls, name)
+        made.raw = raw
+        return made
+
+
+def clean_name(raw: str) -> CleanName:
+    """Make a client-supplied path relative and POSIX, with parts every OS can create."""
     text = unicodedata.normalize("NFC", raw.replace("\\", "/"))
-    text = "".join(ch for ch in text if ch.isprintable())
-    parts = [p.strip() for p in text.split("/")]
-    parts = [p for p in parts if p and p not in (".", "..")]
-    return "/".join(parts) or "unnamed"
+    parts = "".join(ch for ch in text if ch.isprintable()).split("/")
+    if _DRIVE.fullmatch(parts[0].strip()):
+        parts = parts[1:]
+    parts = [part for part in map(_safe_part, parts) if part]
+    return CleanName("/".join(_fit_path(parts)) or "unnamed", raw)
+
+
+def _safe_part(part: str) -> str:
+    """Drop what Windows refuses in a name: forbidden characters, trailing dots and spaces, device names."""
+    part = "".join("_" if ch in _FORBIDDEN else ch for ch in part).strip().rstrip(". ")
+    head, dot, tail = part.partition(".")
+    if head.rstrip().upper() in _RESERVED:  # CON.jpg is the console, whatever its extension
+        part = f"{head}_{dot}{tail}"
+    return part
+
+
+def _fit_path(parts: list[str]) -> list[str]:
+    """Keep every part and the whole path within bounds: long folders are cut, then deep ones dropped."""
+    if not parts:
+        return []
+    *folders, name = parts
+    name = _fit(name)
+    folders = [_fit(folder, folder=True) for folder in folders]
+    if _units("/".join([*folders, name])) > _PATH_UNITS:
+        folders = [_fit(folder, max_units=_FOLDER_UNITS, folder=True) for folder in folders]
+    kept, room = [], _PATH_UNITS - _units(name)
+    for folder in folders:
+        room -= _units(folder) + 1
+        if room < 0:
+            break
+        kept.append(folder)
+    return [*kept, name]
+
+
+def _fit(part: str, max_units: int = _PATH_UNITS, *, folder: bool = False, tag: str = "") -> str:
+    """Return the part with `tag` before its extension (a folder's: at its end), its stem cut to fit."""
+    stem, suffix = (part, "") if folder else _split(part)
+    end = tag + suffix
+    if len((stem + end).encode()) <= _PART_BYTES and _units(stem + end) <= max_units:
+        return stem + end
+    stem = _cut(stem, _PART_BYTES - len(end.encode()), max_units - _units(end))
+    return _safe_part((stem.rstrip(". ") or "_") + end)  # a '_' for CON fits where a dot or space went
+
+
+def _split(part: str) -> tuple[str, str]:
+    """Split a name into stem and extension; an 'extension' of over 16 characters belongs to the stem."""
+    suffix = PurePosixPath(part).suffix
+    return (part[: -len(suffix)], suffix) if 0 < len(suffix) <= 16 else (part, "")
+
+
+def _cut(text: str, max_bytes: int, max_units: int) -> str:
+    """Return the longest start of `text`, in whole characters, within both limits."""
+    size = units = 0
+    for i, ch in enumerate(text):
+        size, units = size + len(ch.encode()), units + (2 if ord(ch) > 0xFFFF else 1)
+        if size > max_bytes or units > max_units:
+            return text[:i]
+    return text
+
+
+def _units(text: str) -> int:
+    """Count UTF-16 code units, as Windows measures a path."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _key(path: str) -> str:
+    """The form under which case-insensitive file systems (NTFS, APFS) compare names."""
+    return unicodedata.normalize("NFC", path.casefold())
+
+
+def _join(folder: str, part: str) -> str:
+    return f"{folder}/{part}" if folder else part
 
 
 class NameBook:
-    """Hand out distinct names; two names that differ only in case are distinct too."""
+    """Hand out names that extract together: distinct ignoring case, and no file where a folder is."""
 
     def __init__(self) -> None:
-        self._taken: set[str] = set()
+        self._files: set[str] = set()
+        self._folders: dict[str, str] = {}  # a folder as asked for (under its parent as given) -> as given
 
     def claim(self, name: str) -> str:
-        candidate, n = name, 1
-        path = PurePosixPath(name)
-        while candidate.casefold() in self._taken:
+        """Return the name, or its first free variant: 'a (2).jpg' for a file, 'a (2)/' for a folder."""
+        *folders, leaf = name.split("/")
+        parent = ""
+        for part in folders:
+            parent = self._folder(parent, part)
+        path = self._free(parent, leaf, folder=False)
+        self._files.add(_key(path))
+        return path
+
+    def _folder(self, parent: str, part: str) -> str:
+        """Place a folder: where an earlier one of its name went (in any case), else clear of every file."""
+        asked = _key(_join(parent, part))
+        if asked not in self._folders:
+            given = self._free(parent, part, folder=True)
+            self._folders[asked] = given
+            self._folders.setdefault(_key(given), given)
+        return self._folders[asked]
+
+    def _free(self, parent: str, part: str, *, folder: bool) -> str:
+        """Return the first of part, 'part (2)', 'part (3)'... under parent that nothing clashes with."""
+        room = max(_PATH_UNITS - _units(parent) - 1, _FOLDER_UNITS)
+        path, n = _join(parent, _fit(part, room, folder=folder)), 1
+        while _key(path) in self._files or (not folder and _key(path) in self._folders):
             n += 1
-            candidate = str(path.with_name(f"{path.stem} ({n}){path.suffix}"))
-        self._taken.add(candidate.casefold())
-        return candidate
+            path = _join(parent, _fit(part, room, folder=folder, tag=f" ({n})"))
+        return path
 
 
 class Intake:
@@ -123,11 +233,11 @@ class Intake:
         except MemberError as exc:
             self._record(name, FileState.FAILED, str(exc))
             return
-        if Path(raw).suffix.lower() == ".zip":
+        if Path(name).suffix.lower() == ".zip":
             self._record(name, FileState.FAILED,
                          "Zip archives inside a zip are not opened. Extract it and upload its contents.")
             return
-        if not is_image_name(raw) and not self._looks_like_image(zf, info):
+        if not is_image_name(name) and not self._looks_like_image(zf, info):
             self._record(name, FileState.SKIPPED, "Not an image file.")
             return
         target = self.inputs / f"member-{len(self.entries)}.tmp"
@@ -168,6 +278,8 @@ class Intake:
                                           "(a zip bomb?); not extracted.")
                     dst.write(chunk)
         except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError) as exc:
+            if is_disk_full(exc):
+                raise  # not this member's fault: the whole upload fails
             raise MemberError(f"This zip member could not be read ({exc}).") from exc
         self._unzip_budget -= written
 
@@ -187,7 +299,9 @@ class Intake:
             self._record(name, FileState.SKIPPED, "Not an image file.")
             spooled.unlink(missing_ok=True)
             return
-        entry = self._record(output_name(name, kind), FileState.PENDING, None)
+        written = output_name(name, kind)  # HEIC and AVIF come out as JPEG: `.jpg`, the original name recorded
+        entry = self._record(CleanName(written, getattr(name, "raw", name)) if written != name else name,
+                             FileState.PENDING, None)
         source = self.inputs / f"{entry.index:06d}{EXTENSION.get(kind or '', '.img')}"
         spooled.replace(source)
         entry.source, entry.output = source, self._output_for(entry.index, entry.name)
@@ -196,7 +310,9 @@ class Intake:
         if len(self.entries) >= self._max_files:
             raise TooLarge(f"Too many files in one job (the limit is {self._max_files}). "
                            "Split the photos into several jobs.")
-        entry = FileEntry(index=len(self.entries), name=self._names.claim(name),
+        given = self._names.claim(name)
+        asked = unicodedata.normalize("NFC", name.raw if isinstance(name, CleanName) else name)
+        entry = FileEntry(index=len(self.entries), name=given, original=asked if asked != given else None,
                           source=None, output=None, state=state, error=error)
         self.entries.append(entry)
         return entry

@@ -47,6 +47,7 @@ class FileEntry:
 
     index: int
     name: str
+    original: str | None = field(default=None, kw_only=True)  # the name as received, if `name` differs
     source: Path | None
     output: Path | None
     state: FileState = FileState.PENDING
@@ -59,8 +60,8 @@ class FileEntry:
     written_as: str | None = None  # the format written, where it differs (HEIC and AVIF become JPEG)
 
     def summary(self) -> dict[str, Any]:
-        return {"name": self.name, "state": self.state.value,
-                "faces": len(self.regions), "error": self.error}
+        named = {"name": self.name, "original_name": self.original} if self.original else {"name": self.name}
+        return {**named, "state": self.state.value, "faces": len(self.regions), "error": self.error}
 
     def report(self) -> dict[str, Any]:
         share = covered_share([r.box() for r in self.regions], self.width, self.height) if self.width else None

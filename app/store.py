@@ -26,7 +26,8 @@ JOB_ID = re.compile(r"[0-9a-f]{32}")  # secrets.token_hex(16): 128 random bits
 
 
 def _entry_state(entry: FileEntry) -> dict[str, Any]:
-    return {"index": entry.index, "name": entry.name, "state": entry.state.value, "error": entry.error,
+    return {"index": entry.index, "name": entry.name, "original": entry.original,
+            "state": entry.state.value, "error": entry.error,
             "source": str(entry.source) if entry.source else None,
             "output": str(entry.output) if entry.output else None,
             "width": entry.width, "height": entry.height,
@@ -72,7 +73,7 @@ class Journal:
         files = []
         for state in doc["files"]:
             entry = FileEntry(state["index"], state["name"], Path(state["source"]) if state["source"] else None,
-                              Path(state["output"]) if state["output"] else None)
+                              Path(state["output"]) if state["output"] else None, original=state.get("original"))
             _apply(entry, state)
             files.append(entry)
         outcomes = directory / OUTCOMES

@@ -224,4 +224,5 @@ def test_uploads_are_judged_by_content_and_keep_their_format(client, app, astron
     assert archive.read("party.gif")[:4] == b"GIF8" and archive.read("phone.jpg")[:3] == b"\xff\xd8\xff"
     report = {f["name"]: f for f in json.loads(archive.read("report.json"))["files"]}
     assert (report["phone.jpg"]["format"], report["phone.jpg"]["written_as"]) == ("AVIF", "JPEG")
+    assert report["phone.jpg"]["original_name"] == "phone.avif" and "original_name" not in report["old.jfif"]
     assert report["party.gif"]["written_as"] is None and report["party.gif"]["frames"] == 1

@@ -22,3 +22,15 @@ def test_streamed_report_is_the_same_text_as_one_dump(tmp_path, count):
     write_report_to(job, out)
     assert out.getvalue() == json.dumps(job.report(), ensure_ascii=False, indent=2)
     assert len(json.loads(out.getvalue())["files"]) == count
+
+
+def test_report_gives_the_original_name_only_where_the_name_was_changed(tmp_path):
+    files = [FileEntry(0, "CON_.jpg", None, None, FileState.DONE, original="CON.jpg"),
+             FileEntry(1, "a.jpg", None, None, FileState.DONE)]
+    job = Job("a" * 32, tmp_path, files, {"preset": "balanced"})
+    out = io.StringIO()
+    write_report_to(job, out)
+    listed = json.loads(out.getvalue())["files"]
+    assert (listed[0]["name"], listed[0]["original_name"]) == ("CON_.jpg", "CON.jpg")
+    assert "original_name" not in listed[1]
+    assert list(listed[0])[:3] == ["name", "original_name", "state"]

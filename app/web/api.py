@@ -3,10 +3,20 @@ from __future__ import annotations
 
 import secrets
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from flask import Blueprint, Response, current_app, request, send_file, url_for
 
-from app.errors import BadRequest, NotFound, NotReady, Unsupported
+from app.errors import (
+    BadRequest,
+    DiskFull,
+    NotFound,
+    NotReady,
+    Unsupported,
+    is_disk_full,
+)
 from app.ingest import Intake
 from app.jobs import FileState, Job, JobState
 from app.pipeline.imageio import preview_bytes
@@ -42,23 +52,32 @@ def _options(form) -> Options:
     return Options.from_config(config, method=method, boxes=_FLAGS[boxes], preset=preset)
 
 
-def _collect(job_id: str, uploads) -> Intake:
-    """Save the uploads into a new job directory; the directory goes if anything fails."""
-    guard, config = _guard(), _guard().config
-    directory = guard.data_dir / job_id
+@contextmanager
+def _storing(directory: Path | None = None) -> Iterator[None]:
+    """Remove the half-made job directory if anything fails; a full disk is a 507, said plainly."""
+    try:
+        yield
+    except BaseException as exc:
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+        if is_disk_full(exc):
+            raise DiskFull("The server's disk is full, so the upload could not be stored; nothing of it "
+                           "was kept. Try again later, or ask the server's owner to free some space.") from exc
+        raise
+
+
+def _collect(directory: Path, uploads) -> Intake:
+    """Save the uploads into a new job directory (callers remove it if anything fails)."""
+    config = _guard().config
     outputs = directory / "outputs"
     intake = Intake(directory, lambda index, name: outputs / f"{index:06d}{_suffix(name)}",
                     max_files=config["MAX_FILES"], max_unzipped=config["MAX_UNZIPPED_BYTES"],
                     max_ratio=config["MAX_ZIP_RATIO"])
-    try:
-        for upload in uploads:
-            intake.add_stream(upload.filename or "unnamed", upload.stream)
-        if not intake.usable:
-            raise Unsupported("Nothing in the upload is a photo this tool can process. "
-                              "Send photos (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC, AVIF) or zips of them.")
-    except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
+    for upload in uploads:
+        intake.add_stream(upload.filename or "unnamed", upload.stream)
+    if not intake.usable:
+        raise Unsupported("Nothing in the upload is a photo this tool can process. "
+                          "Send photos (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC, AVIF) or zips of them.")
     return intake
 
 
@@ -69,15 +88,17 @@ def _suffix(name: str) -> str:
 @bp.post("")
 def create_job():
     """Accept images and zips, queue them as one job."""
-    uploads = [f for f in request.files.getlist("images") if f and (f.filename or f.content_length)]
+    with _storing():  # Werkzeug spools large uploads to temporary files while it parses the form
+        uploads = [f for f in request.files.getlist("images") if f and (f.filename or f.content_length)]
     if not uploads:
         raise BadRequest("No files were sent. Attach images or zips in the form field 'images'.")
     options = _options(request.form)
     job_id = secrets.token_hex(16)
-    intake = _collect(job_id, uploads)
-    job = Job(id=job_id, directory=_guard().data_dir / job_id, files=intake.entries,
-              options=options.describe())
-    _guard().start(job)
+    directory = _guard().data_dir / job_id
+    with _storing(directory):
+        intake = _collect(directory, uploads)
+        job = Job(id=job_id, directory=directory, files=intake.entries, options=options.describe())
+        _guard().start(job)
     return {"id": job_id, "status_url": url_for("api.job_status", job_id=job_id),
             "result_url": url_for("api.job_result", job_id=job_id)}, 202
 
