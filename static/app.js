@@ -130,7 +130,7 @@
     if (!finished || f.state !== "done") return null;
     const box = document.createElement("div");
     box.className = "preview";
-    const before = current.local[f.name];
+    const before = current.local[f.original_name ?? f.name];
     const pairs = before ? [[before, "before"], [null, "after"]] : [[null, "after"]];
     for (const [src, label] of pairs) {
       const fig = document.createElement("figure");
