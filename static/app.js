@@ -75,7 +75,7 @@
   async function failure(response) {
     let detail = "";
     try { detail = (await response.json()).error || ""; } catch (e) { /* not JSON */ }
-    const key = { 400: "e400", 404: "e404", 413: "e413", 415: "e415" }[response.status] || "eOther";
+    const key = { 400: "e400", 404: "e404", 413: "e413", 415: "e415", 507: "e507" }[response.status] || "eOther";
     return [key, { status: response.status, detail: detail }];
   }
 
