@@ -10,11 +10,11 @@ from flask import Flask
 from app import errors
 from app.batch import BatchService
 from app.config import ROOT, load_config
-from app.jobs import JobRegistry
+from app.folder import JobFolders
+from app.jobs import Job
 from app.pipeline import presets
 from app.pipeline.process import Options
-from app.service import FaceGuard
-from app.store import Journal
+from app.service import JobService
 
 # Multipart parts a job's request may hold besides its files (method, boxes, preset, and room to grow).
 FORM_FIELDS = 16
@@ -34,17 +34,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if reason:
             logging.getLogger(__name__).warning("%s Jobs asking for it are refused.", reason)
 
-    data_dir = Path(app.config["DATA_DIR"])
-    data_dir.mkdir(parents=True, exist_ok=True)
-    registry, journal = JobRegistry(), Journal(data_dir)
-    batch = BatchService(registry, workers=app.config["WORKERS"], kind=app.config["EXECUTOR"], journal=journal,
+    batch = BatchService(app.config["WORKERS"], kind=app.config["EXECUTOR"], scheduler=app.config["SCHEDULER"],
                          detector_factory=app.config.get("DETECTOR_FACTORY"), warm=_first_detector(app.config))
-    guard = FaceGuard(config=dict(app.config), data_dir=data_dir, registry=registry, batch=batch, journal=journal)
-    app.extensions["faceguard"] = guard
-    if batch.kind == "process":
-        batch.start_workers()  # so the first photo does not wait for workers to start
-    guard.resume()
-    guard.start_sweeper()
+    config = dict(app.config)
+    jobs = JobService(batch, JobFolders(Path(app.config["DATA_DIR"])), ttl=app.config["RESULT_TTL"],
+                      options_for=lambda job: _options_for(config, job))
+    app.extensions["faceguard"] = jobs
+    batch.start_workers()  # so the first photo does not wait for worker processes to start
+    jobs.resume()
+    jobs.start_sweeper()
 
     errors.init_app(app)
     from app.web import api, pages
@@ -54,8 +52,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+def _options_for(config: dict[str, Any], job: Job) -> Options:
+    """A job's frozen options: the person's choices, recorded with the job, and the server's settings."""
+    return Options.from_config(config, method=job.options["method"], boxes=job.options["boxes"],
+                               preset=job.options["preset"])
+
+
 def _first_detector(config: dict[str, Any]) -> Options | None:
     """The options whose detector each worker process builds as it starts: the default preset's."""
-    if config["EXECUTOR"] != "process" or config.get("DETECTOR_FACTORY"):
+    if config["EXECUTOR"] == "thread" or config.get("DETECTOR_FACTORY"):
         return None
     return Options.from_config(config, method="blur", boxes=False, preset=config["DEFAULT_PRESET"])

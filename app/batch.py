@@ -1,15 +1,19 @@
-"""The batch service: one executor (worker processes or threads), progress into the registry."""
+"""The batch service: runs files on an executor, photo bytes in, redacted bytes out; knows nothing of jobs.
+
+Each task is `(key, the photo's bytes, options) -> (redacted bytes, ImageResult)`, so a worker
+needs no disk shared with the server: worker threads, worker processes, or a Dask cluster.
+`on_start(key)` is called as a file goes to a worker, `on_done(key, outcome)` once it ended:
+an `(bytes, ImageResult)` pair, or a `FileError`.
+"""
 from __future__ import annotations
 
 import errno
 import logging
 import multiprocessing
 import os
-import shutil
 import threading
-import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import (
     BrokenExecutor,
     CancelledError,
@@ -21,60 +25,63 @@ from concurrent.futures import (
 from dataclasses import dataclass
 
 from app import worker
-from app.errors import FaceGuardError
-from app.jobs import FileEntry, FileState, Job, JobRegistry, JobState
-from app.pipeline.process import ImageResult, Options
-from app.store import Journal
+from app.errors import FaceGuardError, ImageError
+from app.outcomes import FileError, ImageResult
+from app.pipeline.process import Options
 from app.worker import DetectorFactory
 
 log = logging.getLogger(__name__)
 
-Finisher = Callable[[Job], None]
-EXECUTORS = ("process", "thread")
+EXECUTORS = ("process", "thread", "dask")
+Done = tuple[bytes, ImageResult] | FileError
+OnStart = Callable[[Hashable], None]
+OnDone = Callable[[Hashable, Done], None]
 
 
-def _plain(exc: BaseException, what: str = "The results") -> str:
-    """Say in plain words why something could not be saved or processed."""
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return f"The disk is full, so {what.lower()} could not be saved. Free some space and run the job again."
+def plain(exc: BaseException, what: str = "The results") -> FileError:
+    """Say in plain words, with a code, why something could not be saved or processed."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return FileError("disk_full", f"The disk is full, so {what.lower()} could not be saved. "
+                                      "Free some space and run the job again.")
     if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST):
-        return f"{what} could not be written: the results folder is read-only or missing. Check DATA_DIR."
-    return f"{what} could not be saved ({type(exc).__name__}: {exc})."
+        return FileError("write_failed", f"{what} could not be written: the results folder is read-only or missing. "
+                                         "Check DATA_DIR.")
+    return FileError("write_failed" if isinstance(exc, OSError) else "unexpected",
+                     f"{what} could not be saved ({type(exc).__name__}: {exc}).")
 
 
 @dataclass
 class _Task:
-    """One file of a job on its way through the executor."""
-
-    job: Job
-    entry: FileEntry
+    key: Hashable
+    load: Callable[[], bytes]  # the photo's bytes, read when the task goes to a worker
     options: Options
-    finisher: Finisher
+    on_start: OnStart
+    on_done: OnDone
 
 
 class BatchService:
-    """Run each image of a job as its own task; record outcomes as they finish.
+    """Run each file as its own task on an executor.
 
     `kind` "process" runs one worker process per core (spawned, one thread each: MediaPipe
     holds the GIL, so threads cannot run it side by side); "thread" runs worker threads
-    in this process. Each worker builds `warm`'s detector when it starts. A given
-    `executor` is used as it is. `finisher(job)` runs once every file of the job has
-    ended (it writes the report and the result); if it raises, the job fails with the reason.
+    in this process; "dask" sends each file to a Dask cluster (see `app.cluster`). A given
+    `executor` is used as it is. Each worker builds `warm`'s detector when it starts.
 
     Files wait here, in order, and go to the executor a few at a time (two per worker: one
-    running, one ready behind it), so a deleted job's files never start and a broken pool
-    holds few. If a worker process dies (out of memory, or a library crashing on an image),
-    the pool is replaced and each file it held is run again alone in a one-worker quarantine
-    pool: the file that kills that pool too fails, the others carry on.
+    running, one ready behind it), so a dropped job's files never start, a broken pool holds
+    few, and only those few photos' bytes are in memory. If a worker process dies (out of
+    memory, or a library crashing on an image), the pool is replaced and each file it held is
+    run again alone in a one-worker quarantine pool: the file that kills that pool too fails,
+    the others carry on. (Dask runs a dead worker's tasks again on another worker itself.)
     """
 
-    def __init__(self, registry: JobRegistry, workers: int, *, kind: str = "thread",
-                 executor: Executor | None = None, detector_factory: DetectorFactory | None = None,
-                 journal: Journal | None = None, warm: Options | None = None) -> None:
+    def __init__(self, workers: int, *, kind: str = "thread", executor: Executor | None = None,
+                 detector_factory: DetectorFactory | None = None, warm: Options | None = None,
+                 scheduler: str | None = None) -> None:
         if kind not in EXECUTORS:
             raise ValueError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")
-        self.registry, self.journal, self.workers, self.kind = registry, journal, workers, kind
-        self._factory, self._warm = detector_factory, warm
+        self.workers, self.kind, self._factory, self._warm, self._scheduler = workers, kind, detector_factory, warm, scheduler
+        self._cluster = None
         self._own_executor = executor is None
         self._lock = threading.Lock()
         self._closed = False
@@ -90,67 +97,81 @@ class BatchService:
             context = multiprocessing.get_context("spawn")
             return ProcessPoolExecutor(workers, mp_context=context, initializer=worker.start,
                                        initargs=(self._warm, True, context.Value("i", 0)))
+        if self.kind == "dask":
+            from app.cluster import Cluster
+
+            self._cluster = Cluster(self._scheduler, workers, self._warm)
+            return self._cluster.executor()
         return ThreadPoolExecutor(workers, thread_name_prefix="faceguard",
                                   initializer=worker.start, initargs=(self._warm, False))
 
     def start_workers(self) -> None:
         """Start every worker now (a process takes seconds to start and warm up), not at the first job."""
-        for _ in range(self.workers):
-            self._executor.submit(os.getpid)
+        if self.kind != "dask":
+            for _ in range(self.workers):
+                self._executor.submit(os.getpid)
 
-    def submit(self, job: Job, options: Options, finisher: Finisher) -> None:
-        """Queue every pending file of a registered job."""
-        pending = [f for f in job.files if f.state is FileState.PENDING]
-        self.registry.start(job.id)
-        if not pending:
-            threading.Thread(target=self._finish, args=(job.id, finisher), name="faceguard-finish",
-                             daemon=True).start()
-            return
+    def submit(self, key: Hashable, load: Callable[[], bytes], options: Options,
+               on_start: OnStart, on_done: OnDone) -> None:
+        """Queue one file; its callbacks run on the service's own threads."""
         with self._lock:
-            self._waiting.extend(_Task(job, entry, options, finisher) for entry in pending)
+            self._waiting.append(_Task(key, load, options, on_start, on_done))
         self._pump()
 
-    def wait(self, job_id: str, timeout: float | None = None) -> dict | None:
-        """Block until the job ends; return its final snapshot."""
-        return self.registry.wait(job_id, timeout)
+    def drop(self, owner: Hashable) -> None:
+        """Forget the waiting files whose key starts with `owner` (a deleted job's)."""
+        with self._lock:
+            self._waiting = deque(t for t in self._waiting if not (isinstance(t.key, tuple) and t.key[0] == owner))
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop: files not yet done stay pending (on disk, for the next start)."""
+        """Stop: files not yet done are simply never reported (the jobs keep them pending on disk)."""
         with self._lock:
             self._closed = True
             self._waiting.clear()
             self._suspects.clear()
-            pools = [self._executor, self._quarantine]
+            pools = [self._executor, self._quarantine] if self._own_executor else [self._quarantine]
         for pool in pools:
             if pool is not None:
                 pool.shutdown(wait=wait, cancel_futures=True)
+        if self._cluster is not None:
+            self._cluster.close()
 
     def _pump(self) -> None:
         """Hand waiting files to the executor while it holds fewer than two per worker."""
         while True:
             with self._lock:
-                if self._closed or not self._waiting or self._in_flight >= 2 * self.workers:
+                workers = self._cluster.workers() if self._cluster is not None else self.workers
+                if self._closed or not self._waiting or self._in_flight >= 2 * workers:
                     return
                 task = self._waiting.popleft()
-                if task.job.id not in self.registry:  # deleted or expired while it waited
-                    continue
                 self._in_flight += 1
                 executor = self._executor
             self._send(task, executor, main=True)
 
     def _send(self, task: _Task, executor: Executor, main: bool) -> None:
         try:
-            future = executor.submit(worker.run, task.entry.source, task.entry.output, task.options, self._factory)
-        except BrokenExecutor as exc:
-            future = Future()
+            data = task.load()
+        except OSError as exc:
+            future: Future = Future()
             future.set_exception(exc)
-        except RuntimeError:  # shut down: the file stays pending
-            return
+        else:
+            task.on_start(task.key)
+            try:
+                future = executor.submit(worker.redact, data, task.options, self._factory)
+            except BrokenExecutor as exc:
+                future = Future()
+                future.set_exception(exc)
+            except RuntimeError:  # shut down: the file stays pending
+                return
         future.add_done_callback(lambda f: self._done(task, f, executor, main))
 
     def _done(self, task: _Task, future: Future, executor: Executor, main: bool) -> None:
         try:
-            self._record(task, future, executor, main)
+            outcome = self._outcome(task, future, executor, main)
+            if outcome is not None:
+                task.on_done(task.key, outcome)
+        except Exception:  # a callback's fault must not stop the queue
+            log.exception("%s: recording its outcome failed", task.key)
         finally:
             with self._lock:
                 if main:
@@ -184,11 +205,10 @@ class BatchService:
             quarantine = self._quarantine
         self._send(task, quarantine, main=False)
 
-    def _outcome(self, task: _Task, future: Future, executor: Executor, main: bool) -> dict | None:
-        """What to record for a finished task (finish_file's arguments); None if nothing is to be recorded yet."""
-        job_id, name = task.job.id, task.entry.name
+    def _outcome(self, task: _Task, future: Future, executor: Executor, main: bool) -> Done | None:
+        """What a finished task ended as; None if nothing is to be reported yet."""
         try:
-            result: ImageResult = future.result()
+            return future.result()
         except CancelledError:  # the service is shutting down; the file stays pending
             return None
         except BrokenExecutor:
@@ -200,55 +220,21 @@ class BatchService:
             if not main:
                 with self._lock:
                     self._quarantine = None  # broken: the next suspect gets a fresh one
-            log.error("job %s: %s failed: its worker process stopped", job_id, name)
-            return {"error": "The worker processing this photo stopped unexpectedly (out of memory, "
-                             "or the image crashed a library), so nothing was saved for it."}
+            return self._worker_died(task)
+        except ImageError as exc:
+            return FileError(exc.code, exc.message)
         except FaceGuardError as exc:
-            log.info("job %s: %s failed: %s", job_id, name, exc.message)
-            return {"error": exc.message}
-        except BaseException as exc:  # recorded, never hidden, never shown as success
-            log.error("job %s: %s failed", job_id, name, exc_info=exc)
-            return {"error": _plain(exc, "This photo") if isinstance(exc, OSError)
-                    else f"Unexpected error while processing ({type(exc).__name__}: {exc})."}
-        return {"width": result.width, "height": result.height, "regions": result.regions, "frames": result.frames,
-                "format": result.format, "written_as": result.written_as}
+            return FileError("unexpected", exc.message)
+        except OSError as exc:
+            return plain(exc, "This photo")
+        except BaseException as exc:  # reported, never hidden, never shown as success
+            if type(exc).__name__ == "KilledWorker":  # Dask gave up: the photo killed worker after worker
+                return self._worker_died(task)
+            log.error("%s failed", task.key, exc_info=exc)
+            return FileError("unexpected", f"Unexpected error while processing ({type(exc).__name__}: {exc}).")
 
-    def _record(self, task: _Task, future: Future, executor: Executor, main: bool) -> None:
-        job_id, entry = task.job.id, task.entry
-        recorded = self._outcome(task, future, executor, main)
-        if recorded is None:
-            return
-        outcome, last = self.registry.finish_file(job_id, entry.index, **recorded)
-        if job_id not in self.registry:  # deleted or expired meanwhile: remove what the task wrote
-            shutil.rmtree(task.job.directory, ignore_errors=True)
-            return
-        try:
-            if self.journal and outcome is not None:
-                self.journal.record(task.job, outcome)  # first on disk, then the original goes
-            entry.source.unlink(missing_ok=True)
-        except OSError:
-            log.exception("job %s: could not journal %s", job_id, entry.name)
-        if last:  # not on the executor's own thread: a result zip can take a while
-            threading.Thread(target=self._finish, args=(job_id, task.finisher), name="faceguard-finish",
-                             daemon=True).start()
-
-    def _finish(self, job_id: str, finisher: Finisher) -> None:
-        job = self.registry.copy(job_id)
-        if job is None:
-            return
-        job.finished = time.time()
-        try:
-            finisher(job)
-            job.state = JobState.DONE
-        except Exception as exc:
-            log.exception("job %s: could not be finished", job_id)
-            job.state, job.error = JobState.FAILED, _plain(exc)
-        if self.journal:
-            try:
-                self.journal.save(job)
-            except OSError:
-                log.exception("job %s: could not save its state", job_id)
-        if job.state is JobState.DONE:
-            self.registry.finish(job_id, job.finished)
-        else:
-            self.registry.fail(job_id, job.error, job.finished)
+    @staticmethod
+    def _worker_died(task: _Task) -> FileError:
+        log.error("%s failed: its worker process stopped", task.key)
+        return FileError("worker_died", "The worker processing this photo stopped unexpectedly (out of memory, "
+                                        "or the image crashed a library), so nothing was saved for it.")

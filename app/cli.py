@@ -11,11 +11,12 @@ from app.batch import BatchService
 from app.config import load_config
 from app.errors import FaceGuardError, TooLarge
 from app.ingest import ZIP_MAGIC, Intake, NameBook
-from app.jobs import FileEntry, FileState, Job, JobRegistry
+from app.jobs import FileEntry, FileState, Job
 from app.pipeline.presets import PRESETS, problem
 from app.pipeline.process import Options
 from app.pipeline.redact import METHODS
 from app.results import REPORT_NAME, write_report
+from app.service import JobService
 
 # What each INPUT adds: the folder under OUTDIR its outputs go to ("" for OUTDIR itself),
 # and its files as (name in that folder, path on disk); a zip is one file, opened later.
@@ -71,6 +72,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="how hard to look for faces (default: balanced). "
                              + " ".join(p.summary for p in PRESETS.values()))
     parser.add_argument("--workers", type=int, default=0, help="worker processes (default: one per CPU)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="send every photo to the Dask cluster at ADDRESS (tcp://host:8786); "
+                             "needs the cluster extra")
     return parser.parse_args(argv)
 
 
@@ -159,7 +163,7 @@ def _fail(entry: FileEntry, reason: str) -> None:
     """Fail a file before it is processed: nothing will be written for it."""
     if entry.source is not None:
         entry.source.unlink(missing_ok=True)
-    entry.state, entry.error, entry.source, entry.output = FileState.FAILED, reason, None, None
+    entry.state, entry.error, entry.code, entry.source, entry.output = FileState.FAILED, reason, "clash", None, None
 
 
 def _fail_clashes(entries: list[FileEntry], out_dir: Path) -> None:
@@ -231,20 +235,19 @@ def _finish(job: Job, out_dir: Path) -> None:
 
 def _execute(job: Job, options: Options, config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """Run the job with a progress bar; return its last snapshot."""
-    registry = JobRegistry()
-    registry.add(job)
-    batch = BatchService(registry, config["WORKERS"], kind=config["EXECUTOR"])
+    batch = BatchService(config["WORKERS"], kind=config["EXECUTOR"], scheduler=config["SCHEDULER"])
+    jobs = JobService(batch, options_for=lambda _job: options, publish=lambda j: _finish(j, out_dir), durable=False)
     bar = _ProgressBar()
     try:
-        batch.submit(job, options, lambda j: _finish(j, out_dir))
+        jobs.start(job)
         while True:
-            snapshot = registry.wait(job.id, timeout=0.2)
+            snapshot = jobs.wait(job.id, timeout=0.2)
             bar.show(snapshot["processed"], snapshot["total"], snapshot["failed"])
             if snapshot["state"] in ("done", "failed"):
                 return snapshot
     finally:
         bar.close()
-        batch.shutdown()
+        jobs.shutdown()
 
 
 def _summarise(snapshot: dict[str, Any], out_dir: Path) -> str:
@@ -264,7 +267,8 @@ def _summarise(snapshot: dict[str, Any], out_dir: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Process every input into args.output; return the exit code."""
-    config = load_config({"WORKERS": args.workers} if args.workers else None)
+    config = load_config({**({"WORKERS": args.workers} if args.workers else {}),
+                          **({"EXECUTOR": "dask", "SCHEDULER": args.scheduler} if args.scheduler else {})})
     preset = args.preset or config["DEFAULT_PRESET"]
     reason = problem(preset)
     if reason:  # before any work: never a weaker look in silence

@@ -25,9 +25,13 @@ DEFAULTS: dict[str, Any] = {
     "RESULT_TTL": 3600,
     # Workers of the batch service (0: one per CPU), and what they are: "process"
     # (one single-threaded process each; MediaPipe holds the GIL, so only processes run
-    # it side by side) or "thread" (threads in the server's process).
+    # it side by side), "thread" (threads in the server's process) or "dask" (below).
     "WORKERS": 0,
     "EXECUTOR": "process",
+    # With EXECUTOR "dask": the address of a running Dask scheduler ("tcp://host:8786"), whose
+    # workers get every photo (bytes in, bytes out: they share no disk with the server). Empty:
+    # a LocalCluster of WORKERS single-threaded worker processes on this machine.
+    "SCHEDULER": "",
     # Detection: the preset a job gets when it names none; the score a face needs
     # (None: each preset's own, measured by benchmarks/recall.py); and how far each
     # box is grown on every side, as a fraction of its size (the top grows 1.5 times

@@ -52,9 +52,19 @@ def is_disk_full(error: BaseException) -> bool:
 
 
 class ImageError(FaceGuardError):
-    """One image could not be processed; the message says why, in plain words."""
+    """One image could not be processed; the message says why in plain words, the code for the page.
+
+    Codes (stable; the page translates them): `unreadable` (not an image, or corrupt),
+    `truncated`, `too_large` (pixels or frames over the limits), `needs_heic` (the optional
+    extra is missing), `unsupported` (a layout that cannot be processed or written back),
+    `detection` (an engine failed on it).
+    """
 
     status = 422
+
+    def __init__(self, message: str, code: str = "unreadable") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def error_response(status: int, message: str) -> tuple[Response, int]:

@@ -27,7 +27,11 @@ _JUNK_PARTS = {"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"}
 
 
 class MemberError(Exception):
-    """A zip member that must not be extracted; the message says why."""
+    """A zip member that must not be extracted; the message says why, the code names the reason."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 # Every name must extract on Windows, macOS and Linux (the result zip, the CLI's output folder).
@@ -171,9 +175,9 @@ class Intake:
     index (names are hostile), the CLI under the name in its output folder.
     """
 
-    def __init__(self, directory: Path, output_for: Callable[[int, str], Path], *,
+    def __init__(self, inputs: Path, output_for: Callable[[int, str], Path], *,
                  max_files: int, max_unzipped: int, max_ratio: float) -> None:
-        self.inputs = directory / "inputs"
+        self.inputs = inputs  # where the originals wait until they are processed
         self.inputs.mkdir(parents=True, exist_ok=True)
         self.entries: list[FileEntry] = []
         self._output_for = output_for
@@ -213,7 +217,7 @@ class Intake:
             zf = zipfile.ZipFile(archive)
         except (zipfile.BadZipFile, OSError):
             self._record(label, FileState.FAILED,
-                         "This zip archive is damaged and could not be opened.")
+                         "This zip archive is damaged and could not be opened.", "zip_damaged")
             return
         with zf:
             for info in zf.infolist():
@@ -226,26 +230,26 @@ class Intake:
         name = clean_name(raw)
         parts = PurePosixPath(raw.replace("\\", "/")).parts
         if any(part in _JUNK_PARTS or part.startswith("._") for part in parts):
-            self._record(name, FileState.SKIPPED, "Archive metadata, not a photo.")
+            self._record(name, FileState.SKIPPED, "Archive metadata, not a photo.", "archive_metadata")
             return
         try:
             self._check_member(info, raw)
         except MemberError as exc:
-            self._record(name, FileState.FAILED, str(exc))
+            self._record(name, FileState.FAILED, str(exc), exc.code)
             return
         if Path(name).suffix.lower() == ".zip":
             self._record(name, FileState.FAILED,
-                         "Zip archives inside a zip are not opened. Extract it and upload its contents.")
+                         "Zip archives inside a zip are not opened. Extract it and upload its contents.", "nested_zip")
             return
         if not is_image_name(name) and not self._looks_like_image(zf, info):
-            self._record(name, FileState.SKIPPED, "Not an image file.")
+            self._record(name, FileState.SKIPPED, "Not an image file.", "not_image")
             return
         target = self.inputs / f"member-{len(self.entries)}.tmp"
         try:
             self._extract(zf, info, target)
         except MemberError as exc:
             target.unlink(missing_ok=True)
-            self._record(name, FileState.FAILED, str(exc))
+            self._record(name, FileState.FAILED, str(exc), exc.code)
             return
         self._accept(name, target)
 
@@ -254,13 +258,14 @@ class Intake:
         """Refuse members that could escape the job or are not plain files."""
         posix = raw.replace("\\", "/")
         if posix.startswith("/") or (len(posix) > 1 and posix[1] == ":") or ".." in posix.split("/"):
-            raise MemberError("Unsafe path in the zip (absolute or with '..'); not extracted.")
+            raise MemberError("Unsafe path in the zip (absolute or with '..'); not extracted.", "unsafe_path")
         kind = stat.S_IFMT(info.external_attr >> 16)  # 0 when the archiver recorded no type
         if kind and kind != stat.S_IFREG:
             what = "a symbolic link" if kind == stat.S_IFLNK else "not a regular file"
-            raise MemberError(f"This zip member is {what}; not extracted.")
+            raise MemberError(f"This zip member is {what}; not extracted.",
+                              "link" if kind == stat.S_IFLNK else "not_regular")
         if info.flag_bits & 0x1:
-            raise MemberError("This zip member is encrypted; extract it yourself and upload the photo.")
+            raise MemberError("This zip member is encrypted; extract it yourself and upload the photo.", "encrypted")
 
     def _extract(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
         """Copy a member out in chunks, enforcing the byte budget and ratio as it streams."""
@@ -272,15 +277,15 @@ class Intake:
                     written += len(chunk)
                     if written > self._unzip_budget:
                         raise MemberError("The zip unpacks to more data than this server accepts; "
-                                          "split it into smaller archives.")
+                                          "split it into smaller archives.", "zip_too_big")
                     if written > limit_by_ratio and written > _CHUNK:
                         raise MemberError("This zip member is compressed suspiciously well "
-                                          "(a zip bomb?); not extracted.")
+                                          "(a zip bomb?); not extracted.", "zip_bomb")
                     dst.write(chunk)
         except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError) as exc:
             if is_disk_full(exc):
                 raise  # not this member's fault: the whole upload fails
-            raise MemberError(f"This zip member could not be read ({exc}).") from exc
+            raise MemberError(f"This zip member could not be read ({exc}).", "member_unreadable") from exc
         self._unzip_budget -= written
 
     @staticmethod
@@ -296,7 +301,7 @@ class Intake:
         """Queue a file judged by its content; one with an image's extension but no image in it fails later."""
         kind = sniff_file(spooled)
         if kind is None and not is_image_name(name):
-            self._record(name, FileState.SKIPPED, "Not an image file.")
+            self._record(name, FileState.SKIPPED, "Not an image file.", "not_image")
             spooled.unlink(missing_ok=True)
             return
         written = output_name(name, kind)  # HEIC and AVIF come out as JPEG: `.jpg`, the original name recorded
@@ -306,13 +311,13 @@ class Intake:
         spooled.replace(source)
         entry.source, entry.output = source, self._output_for(entry.index, entry.name)
 
-    def _record(self, name: str, state: FileState, error: str | None) -> FileEntry:
+    def _record(self, name: str, state: FileState, error: str | None, code: str | None = None) -> FileEntry:
         if len(self.entries) >= self._max_files:
             raise TooLarge(f"Too many files in one job (the limit is {self._max_files}). "
                            "Split the photos into several jobs.")
         given = self._names.claim(name)
         asked = unicodedata.normalize("NFC", name.raw if isinstance(name, CleanName) else name)
         entry = FileEntry(index=len(self.entries), name=given, original=asked if asked != given else None,
-                          source=None, output=None, state=state, error=error)
+                          source=None, output=None, state=state, error=error, code=code)
         self.entries.append(entry)
         return entry

@@ -8,6 +8,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from app.outcomes import FileError, Outcome, Region
 from app.pipeline.redact import covered_share
 
 
@@ -23,22 +24,6 @@ class FileState(str, Enum):
     DONE = "done"
     FAILED = "failed"
     SKIPPED = "skipped"  # not an image (e.g. .DS_Store in a zip): listed, never processed
-
-
-@dataclass(frozen=True)
-class Region:
-    """One redacted rectangle in output pixels, and what found it."""
-
-    x: int
-    y: int
-    w: int
-    h: int
-    score: float
-    engine: str
-    frame: int = 0  # which frame or page of the file (0 for most photos)
-
-    def box(self) -> list[int]:
-        return [self.x, self.y, self.w, self.h]
 
 
 @dataclass
@@ -58,10 +43,40 @@ class FileEntry:
     frames: int | None = None  # frames or pages processed, once done
     format: str | None = None  # the format read
     written_as: str | None = None  # the format written, where it differs (HEIC and AVIF become JPEG)
+    code: str | None = None  # the error's stable code (see outcomes.FileError), for programs and the page
 
     def summary(self) -> dict[str, Any]:
+        """What the progress endpoint shows of the file."""
         named = {"name": self.name, "original_name": self.original} if self.original else {"name": self.name}
-        return {**named, "state": self.state.value, "faces": len(self.regions), "error": self.error}
+        return {**named, "state": self.state.value, "faces": len(self.regions), "error": self.error,
+                "code": self.code}
+
+    def end(self, outcome: Outcome) -> None:
+        """Record how the file ended."""
+        if isinstance(outcome, FileError):
+            self.state, self.code, self.error = FileState.FAILED, outcome.code, outcome.message
+            self.regions = []
+            return
+        self.state, self.code, self.error = FileState.DONE, None, None
+        self.width, self.height, self.regions = outcome.width, outcome.height, list(outcome.regions)
+        self.frames, self.format, self.written_as = outcome.frames, outcome.format, outcome.written_as
+
+    def to_state(self) -> dict[str, Any]:
+        """The file as the journal keeps it: the report's fields plus where its files are."""
+        return {"index": self.index, "source": str(self.source) if self.source else None,
+                "output": str(self.output) if self.output else None, **self.report()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> FileEntry:
+        """Rebuild a file from `to_state`'s fields."""
+        entry = cls(state["index"], state["name"], original=state.get("original_name"),
+                    source=Path(state["source"]) if state["source"] else None,
+                    output=Path(state["output"]) if state["output"] else None,
+                    state=FileState(state["state"]), error=state["error"], code=state.get("code"))
+        entry.width, entry.height = state.get("width"), state.get("height")
+        entry.frames, entry.format, entry.written_as = state.get("frames"), state.get("format"), state.get("written_as")
+        entry.regions = [Region(*d["box"], d["score"], d["engine"], d.get("frame", 0)) for d in state.get("detections", [])]
+        return entry
 
     def report(self) -> dict[str, Any]:
         share = covered_share([r.box() for r in self.regions], self.width, self.height) if self.width else None
@@ -113,6 +128,12 @@ class Job:
         return {**self.report_head(), "files": [f.report() for f in self.files]}
 
 
+# The steps a job's state may take: queued until its first file reaches a worker; then done or
+# failed. A job with nothing left to process goes from queued straight to its end.
+_STEPS = {JobState.QUEUED: {JobState.RUNNING, JobState.DONE, JobState.FAILED},
+          JobState.RUNNING: {JobState.DONE, JobState.FAILED}, JobState.DONE: set(), JobState.FAILED: set()}
+
+
 class JobRegistry:
     """All jobs of one app, behind one lock; readers get copies."""
 
@@ -141,29 +162,27 @@ class JobRegistry:
             return replace(job, files=[replace(f, regions=list(f.regions)) for f in job.files],
                            options=dict(job.options))
 
-    def start(self, job_id: str) -> None:
-        self._update(job_id, state=JobState.RUNNING)
+    def start(self, job_id: str) -> bool:
+        """Mark a queued job running (its first file went to a worker); False if it was not queued."""
+        return self._move(job_id, JobState.RUNNING)
 
-    def finish(self, job_id: str, when: float | None = None) -> None:
-        self._update(job_id, state=JobState.DONE, finished=when or time.time())
+    def finish(self, job_id: str, when: float | None = None) -> bool:
+        return self._move(job_id, JobState.DONE, finished=when or time.time())
 
-    def fail(self, job_id: str, error: str, when: float | None = None) -> None:
-        self._update(job_id, state=JobState.FAILED, error=error, finished=when or time.time())
+    def fail(self, job_id: str, error: str, when: float | None = None) -> bool:
+        return self._move(job_id, JobState.FAILED, error=error, finished=when or time.time())
 
-    def finish_file(self, job_id: str, index: int, *, error: str | None = None,
-                    width: int | None = None, height: int | None = None,
-                    regions: list[Region] | None = None, **facts: Any) -> tuple[FileEntry | None, bool]:
-        """Record one file's outcome; return a copy of its entry, and whether it was the job's last."""
+    def finish_file(self, job_id: str, index: int, outcome: Outcome) -> tuple[FileEntry | None, bool]:
+        """Record one file's outcome; return a copy of its entry, and whether it was the job's last.
+
+        A file ends once: a second outcome (a task Dask ran again after a worker died) is ignored.
+        """
         with self._changed:
             job = self._jobs.get(job_id)
             if job is None or job.files[index].state is not FileState.PENDING:
                 return None, False
             entry = job.files[index]
-            entry.state = FileState.FAILED if error else FileState.DONE
-            entry.error, entry.width, entry.height = error, width, height
-            entry.regions = list(regions or [])
-            for key, value in facts.items():  # frames, format, written_as
-                setattr(entry, key, value)
+            entry.end(outcome)
             self._pending[job_id] -= 1
             self._changed.notify_all()
             return replace(entry, regions=list(entry.regions)), self._pending[job_id] == 0
@@ -203,10 +222,14 @@ class JobRegistry:
             job = self._jobs.get(job_id)
             return job.to_dict() if job else None
 
-    def _update(self, job_id: str, **changes: Any) -> None:
+    def _move(self, job_id: str, to: JobState, **changes: Any) -> bool:
+        """Change a job's state along an allowed step only; False when the job is gone or the step is not allowed."""
         with self._changed:
             job = self._jobs.get(job_id)
-            if job is not None:
-                for key, value in changes.items():
-                    setattr(job, key, value)
-                self._changed.notify_all()
+            if job is None or to not in _STEPS[job.state]:
+                return False
+            job.state = to
+            for key, value in changes.items():
+                setattr(job, key, value)
+            self._changed.notify_all()
+            return True

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import zipfile
 from pathlib import Path
 from typing import TextIO
 
+from app.folder import JobFolder, atomic
 from app.jobs import FileState, Job
 
 REPORT_NAME = "report.json"
@@ -35,28 +35,20 @@ def write_report_to(job: Job, out: TextIO) -> None:
 def write_report(job: Job, folder: Path) -> Path:
     """Write report.json into a folder (the CLI's output folder)."""
     path = folder / REPORT_NAME
-    tmp = path.with_name(REPORT_NAME + ".part")
-    with open(tmp, "w", encoding="utf-8") as out:
+    with atomic(path, "w") as out:
         write_report_to(job, out)
-    os.replace(tmp, path)
     return path
 
 
 def write_result_zip(job: Job) -> Path:
     """Stream every redacted image and report.json into the job's result zip."""
-    path = job.directory / RESULT_NAME
-    tmp = path.with_name(RESULT_NAME + ".part")
-    try:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-            for entry in job.files:
-                if entry.state is not FileState.DONE or entry.output is None:
-                    continue
-                kind = zipfile.ZIP_STORED if entry.output.suffix.lower() in _STORED else zipfile.ZIP_DEFLATED
-                zf.write(entry.output, arcname=entry.name, compress_type=kind)
-            with zf.open(REPORT_NAME, "w") as member, io.TextIOWrapper(member, encoding="utf-8") as out:
-                write_report_to(job, out)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    path = JobFolder(job.directory).result
+    with atomic(path) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        for entry in job.files:
+            if entry.state is not FileState.DONE or entry.output is None:
+                continue
+            kind = zipfile.ZIP_STORED if entry.output.suffix.lower() in _STORED else zipfile.ZIP_DEFLATED
+            zf.write(entry.output, arcname=entry.name, compress_type=kind)
+        with zf.open(REPORT_NAME, "w") as member, io.TextIOWrapper(member, encoding="utf-8") as out:
+            write_report_to(job, out)
     return path

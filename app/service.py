@@ -1,65 +1,154 @@
-"""The state one app owns, and what it does with jobs: start, resume, delete, expire."""
+"""The one owner of a job's life: create, run each file, record, finish, delete, expire, resume.
+
+The registry holds the only state; every step goes through it, and the journal is written
+from the steps it allowed. The batch service only runs files (bytes in, bytes out); this
+service reads each photo from the job's folder, writes the result, and removes the original.
+"""
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from app.batch import BatchService
-from app.jobs import Job, JobRegistry, JobState
+from app.batch import BatchService, Done, plain
+from app.folder import JobFolder, JobFolders, write_atomic
+from app.jobs import FileState, Job, JobRegistry, JobState
+from app.outcomes import FileError
 from app.pipeline.process import Options
 from app.results import write_result_zip
-from app.store import Journal, sweep
+from app.store import Journal
 
 log = logging.getLogger(__name__)
 
+Publisher = Callable[[Job], None]  # what a finished job leaves behind (the result zip, or the CLI's report)
+OptionsFor = Callable[[Job], Options]
 
-@dataclass
-class FaceGuard:
-    """An app's config, job registry, batch service and journal."""
 
-    config: dict[str, Any]
-    data_dir: Path
-    registry: JobRegistry
-    batch: BatchService
-    journal: Journal
-    _stop: threading.Event = field(default_factory=threading.Event)
+class JobService:
+    """Jobs from their upload to their deletion, on one registry, one batch service and (optionally) a journal."""
 
-    def options_for(self, job: Job) -> Options:
-        return Options.from_config(self.config, method=job.options["method"], boxes=job.options["boxes"],
-                                   preset=job.options["preset"])
+    def __init__(self, batch: BatchService, folders: JobFolders | None = None, *, options_for: OptionsFor,
+                 publish: Publisher | None = None, durable: bool = True, ttl: float = 3600) -> None:
+        self.batch, self.folders, self.registry = batch, folders, JobRegistry()
+        self.journal = Journal(folders) if folders is not None and durable else None
+        self.options_for, self.publish, self.ttl = options_for, publish or write_result_zip, ttl
+        self._stop = threading.Event()
 
     def start(self, job: Job) -> None:
         """Put a new job on disk and in the registry, and queue its files."""
-        self.journal.save(job)
+        if self.journal:
+            self.journal.save(job)
         self.registry.add(job)
-        self.batch.submit(job, self.options_for(job), write_result_zip)
+        self._run(job)
+
+    def _run(self, job: Job) -> None:
+        pending = [f for f in job.files if f.state is FileState.PENDING]
+        if not pending:
+            self._finish_soon(job.id)
+            return
+        options = self.options_for(job)
+        for entry in pending:
+            source = entry.source
+            self.batch.submit((job.id, entry.index), lambda source=source: source.read_bytes(), options,
+                              self._started, self._done)
+
+    def _started(self, key: Hashable) -> None:
+        self.registry.start(key[0])  # a job waiting behind others stays queued until now
+
+    def _done(self, key: Hashable, done: Done) -> None:
+        """Write a file's result, record how it ended (journal first, then the original goes)."""
+        job_id, index = key
+        entry = self.registry.entry(job_id, index)
+        if entry is None:  # deleted or expired meanwhile
+            return
+        outcome = done
+        if not isinstance(done, FileError):
+            data, outcome = done
+            try:
+                entry.output.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(entry.output, data)
+            except OSError as exc:
+                log.error("job %s: could not write %s", job_id, entry.name, exc_info=exc)
+                outcome = plain(exc, "This photo")
+        ended, last = self.registry.finish_file(job_id, index, outcome)
+        if ended is None:
+            return
+        if isinstance(outcome, FileError):  # names the file, never carries its data
+            log.info("job %s: %s failed (%s): %s", job_id, ended.name, outcome.code, outcome.message)
+        if job_id not in self.registry:  # deleted while it was written: take back what was written
+            self.folders and self.folders.of(job_id).remove()
+            return
+        try:
+            if self.journal:
+                self.journal.record(job_id, ended)
+            ended.source.unlink(missing_ok=True)
+        except OSError:
+            log.exception("job %s: could not journal %s", job_id, ended.name)
+        if last:
+            self._finish_soon(job_id)
+
+    def _finish_soon(self, job_id: str) -> None:
+        """Finish on a thread of its own: a result zip can take a while."""
+        threading.Thread(target=self._finish, args=(job_id,), name="faceguard-finish", daemon=True).start()
+
+    def _finish(self, job_id: str) -> None:
+        """Publish the job's result, then end it: the registry decides, the journal follows."""
+        job = self.registry.copy(job_id)
+        if job is None:
+            return
+        when = time.time()
+        try:
+            self.publish(replace(job, finished=when, state=JobState.DONE))
+            self.registry.finish(job_id, when)
+        except Exception as exc:
+            log.exception("job %s: could not be finished", job_id)
+            self.registry.fail(job_id, plain(exc).message, when)
+        final = self.registry.copy(job_id)
+        if self.journal and final is not None:
+            try:
+                self.journal.save(final)
+            except OSError:
+                log.exception("job %s: could not save its state", job_id)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> dict | None:
+        """Block until the job ends; return its final snapshot."""
+        return self.registry.wait(job_id, timeout)
 
     def delete(self, job_id: str) -> bool:
         """Forget a job and delete its folder; False if there was no such job."""
         if self.registry.remove(job_id) is None:
             return False
-        self.journal.remove(job_id)
+        self.batch.drop(job_id)
+        if self.folders is not None:
+            self.folders.of(job_id).remove()
         return True
 
     def resume(self) -> None:
         """Take back every job found on disk: expired ones go, unfinished ones carry on."""
+        if self.journal is None:
+            return
         for job in self.journal.recover():
             self.registry.add(job)
-            if job.state in (JobState.QUEUED, JobState.RUNNING):
-                log.info("job %s: resuming with %d files still to do", job.id,
-                         sum(f.state.value == "pending" for f in job.files))
-                self.batch.submit(job, self.options_for(job), write_result_zip)
+            if job.state is JobState.QUEUED:
+                log.info("job %s: resuming with %d files still to do", job.id, job.count(FileState.PENDING))
+                self._run(job)
         self.expire()
 
     def expire(self, now: float | None = None) -> list[str]:
-        return sweep(self.registry, self.journal, self.config["RESULT_TTL"], now)
+        """Delete every finished job older than the time to live; return their ids."""
+        now = time.time() if now is None else now
+        expired = self.registry.expired(now - self.ttl)
+        for job_id in expired:
+            self.delete(job_id)
+            log.info("job %s expired and was deleted", job_id)
+        return expired
 
     def start_sweeper(self) -> None:
         """Delete expired jobs in the background, every minute or so."""
-        interval = max(1.0, min(60.0, self.config["RESULT_TTL"] / 4))
+        interval = max(1.0, min(60.0, self.ttl / 4))
 
         def loop() -> None:
             while not self._stop.wait(interval):
@@ -70,6 +159,14 @@ class FaceGuard:
 
         threading.Thread(target=loop, name="faceguard-sweeper", daemon=True).start()
 
+    def folder(self, job_id: str) -> JobFolder | None:
+        return self.folders.of(job_id) if self.folders is not None else None
+
+    def result_path(self, job_id: str) -> Path | None:
+        folder = self.folder(job_id)
+        return folder.result if folder is not None else None
+
     def shutdown(self) -> None:
+        """Stop: files not yet done stay pending (on disk, for the next start)."""
         self._stop.set()
         self.batch.shutdown()

@@ -1,7 +1,7 @@
 """What runs inside a worker (a thread or a process): one image per call, detectors kept for the worker's life.
 
-The batch service hands `run` to its executor. Nothing here touches the registry, so
-the same call works in a thread pool and, pickled by reference, in a process pool.
+The batch service hands `redact` to its executor: bytes in, bytes out, nothing touches a disk
+or a registry, so the same call works in a thread pool, a process pool and a Dask cluster.
 """
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
+from app.outcomes import ImageResult
 from app.pipeline.detect import Detector
 from app.pipeline.presets import build_detector
-from app.pipeline.process import ImageResult, Options, process_image
+from app.pipeline.process import Options, redact_bytes
 
 DetectorFactory = Callable[[Options], Detector]
 log = logging.getLogger(__name__)
@@ -45,9 +45,9 @@ def detector(options: Options, factory: DetectorFactory | None = None) -> Detect
     return cache[key]
 
 
-def run(source: Path, output: Path, options: Options, factory: DetectorFactory | None = None) -> ImageResult:
-    """Redact one image (see `process_image`) with this worker's detector."""
-    return process_image(source, output, detector(options, factory), options)
+def redact(data: bytes, options: Options, factory: DetectorFactory | None = None) -> tuple[bytes, ImageResult]:
+    """Redact one photo's bytes (see `redact_bytes`) with this worker's detector; return the new bytes."""
+    return redact_bytes(data, detector(options, factory), options)
 
 
 def _exit_with(parent: int) -> None:

@@ -36,11 +36,12 @@ import numpy as np
 
 from app.batch import EXECUTORS, BatchService
 from app.config import load_config
-from app.jobs import FileEntry, Job, JobRegistry
+from app.jobs import FileEntry, Job
 from app.pipeline import formats
 from app.pipeline.presets import PRESETS, build_detector
 from app.pipeline.process import Options, process_image
 from app.results import write_report
+from app.service import JobService
 
 SIZE = (1920, 1080)
 
@@ -104,8 +105,9 @@ def product(frames: list[Path], preset: str, workers: int, kind: str, work: Path
     """
     config = load_config()
     options = Options.from_config(config, method="blur", boxes=False, preset=preset)
-    registry = JobRegistry()
-    service = BatchService(registry, workers, kind=kind, warm=options, detector_factory=factory)
+    service = BatchService(workers, kind=kind, warm=options, detector_factory=factory)
+    jobs = JobService(service, options_for=lambda _job: options, durable=False,
+                      publish=lambda j: write_report(j, work / j.id))
     service.start_workers()
 
     def run(job_id: str, batch: list[Path]) -> float:
@@ -117,10 +119,9 @@ def product(frames: list[Path], preset: str, workers: int, kind: str, work: Path
             os.link(path, source)  # the service deletes its inputs once processed
             entries.append(FileEntry(i, f"{i}.jpg", source, folder / "out" / f"{i}.jpg"))
         job = Job(job_id, folder, entries, options.describe())
-        registry.add(job)
         start = time.perf_counter()
-        service.submit(job, options, lambda j: write_report(j, folder))
-        snapshot = service.wait(job_id)
+        jobs.start(job)
+        snapshot = jobs.wait(job_id)
         elapsed = time.perf_counter() - start
         assert snapshot["state"] == "done" and snapshot["failed"] == 0, snapshot
         shutil.rmtree(folder)

@@ -16,10 +16,9 @@
     return text;
   }
 
-  // Server reasons are English; say them in the page's language where we know the phrase.
-  function reason(text) {
-    for (const [phrase, said] of (TEXTS[lang].reasons || [])) if (text.includes(phrase)) return said;
-    return text;
+  // Server reasons are English sentences with a stable code: the page says each code in its own language.
+  function reason(f) {
+    return (TEXTS[lang].reasons || {})[f.code] || f.error;
   }
 
   function applyLanguage() {
@@ -172,7 +171,7 @@
       if (f.error && f.state !== "done") {
         const why = document.createElement("span");
         why.className = "why";
-        why.textContent = reason(f.error);
+        why.textContent = reason(f);
         li.append(why);
       }
       const pics = preview(f, index, finished);

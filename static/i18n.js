@@ -79,21 +79,29 @@ window.FG_TEXTS = {
     eOther: "服务器返回错误（{status}）：{detail}",
     offline: "连接不上人脸隐私卫士服务器。它还在运行吗？请重新启动（python run.py）后再试。",
     lost: "与服务器失去联系。请确认它仍在运行，然后刷新本页。",
-    reasons: [
-      ["not a readable image", "这不是可读取的图片（格式未知、已损坏或为空）。"],
-      ["truncated", "图片不完整（文件在图片结束前就断了）。"],
-      ["could not be decoded", "图片无法解码（不完整或已损坏）。"],
-      ["megapixels", "图片像素太多，超过上限。"],
-      ["Unsafe path", "压缩包里的路径不安全（绝对路径或含 ..），未解压。"],
-      ["symbolic link", "这是压缩包里的符号链接，未解压。"],
-      ["not a regular file", "这不是普通文件，未解压。"],
-      ["encrypted", "这个压缩包成员已加密；请自行解压后上传照片。"],
-      ["inside a zip", "不会打开压缩包里的压缩包；请解压后上传其中的内容。"],
-      ["zip bomb", "这个压缩包成员压缩比异常（可能是压缩炸弹），未解压。"],
-      ["Not an image file", "不是图片文件。"],
-      ["Archive metadata", "压缩包的附属文件，不是照片。"],
-      ["disk is full", "磁盘已满，无法保存。请腾出空间后重试。"],
-      ["Face detection failed", "人脸检测出错，这张照片没有输出。"]
-    ]
+    reasons: {
+      unreadable: "这不是可读取的图片（格式未知、已损坏或为空）。",
+      truncated: "图片不完整（文件在图片结束前就断了）。",
+      too_large: "图片像素太多（或帧太多），超过上限。",
+      needs_heic: "读取 HEIC/HEIF 照片需要安装可选的 HEIC 支持：pip install 'faceguard[heic]'。",
+      unsupported: "这个文件的格式或结构无法原样写回，没有输出。",
+      detection: "人脸检测出错，这张照片没有输出。",
+      worker_died: "处理这张照片的进程意外停止（内存不足或图片让程序库崩溃），没有输出。",
+      disk_full: "磁盘已满，无法保存。请腾出空间后重试。",
+      write_failed: "结果无法写入：结果文件夹只读或不存在。",
+      unexpected: "处理时出现意外错误，这张照片没有输出。",
+      clash: "输出文件夹里已有同名的文件或文件夹，没有写入。",
+      zip_damaged: "这个压缩包已损坏，无法打开。",
+      unsafe_path: "压缩包里的路径不安全（绝对路径或含 ..），未解压。",
+      link: "这是压缩包里的符号链接，未解压。",
+      not_regular: "这不是普通文件，未解压。",
+      encrypted: "这个压缩包成员已加密；请自行解压后上传照片。",
+      nested_zip: "不会打开压缩包里的压缩包；请解压后上传其中的内容。",
+      zip_bomb: "这个压缩包成员压缩比异常（可能是压缩炸弹），未解压。",
+      zip_too_big: "压缩包解压后的数据超过服务器的上限；请拆成几个小压缩包。",
+      member_unreadable: "这个压缩包成员无法读取。",
+      not_image: "不是图片文件。",
+      archive_metadata: "压缩包的附属文件，不是照片。"
+    }
   }
 };

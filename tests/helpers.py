@@ -41,7 +41,7 @@ def post_job(client, files: list[tuple[str, bytes]], **fields):
 def finish(app, response) -> dict:
     """Wait for a job created by `response` to end, and return its last snapshot."""
     assert response.status_code == 202, response.get_json()
-    snapshot = app.extensions["faceguard"].batch.wait(response.get_json()["id"], timeout=120)
+    snapshot = app.extensions["faceguard"].wait(response.get_json()["id"], timeout=120)
     assert snapshot and snapshot["state"] in ("done", "failed"), snapshot
     return snapshot
 

@@ -29,8 +29,8 @@ def test_upload_poll_download(app, client, astronaut):
     assert (snapshot["total"], snapshot["processed"], snapshot["failed"], snapshot["faces"]) == (2, 2, 1, 1)
     polled = client.get(body["status_url"]).get_json()
     assert polled["files"] == [
-        {"name": "合照.jpg", "state": "done", "faces": 1, "error": None},
-        {"name": "broken.jpg", "state": "failed", "faces": 0, "error": polled["files"][1]["error"]},
+        {"name": "合照.jpg", "state": "done", "faces": 1, "error": None, "code": None},
+        {"name": "broken.jpg", "state": "failed", "faces": 0, "error": polled["files"][1]["error"], "code": "unreadable"},
     ]
     assert "not a readable image" in polled["files"][1]["error"]
     zf = result_zip(client, body["id"])
@@ -119,7 +119,7 @@ def test_result_is_409_until_done_and_delete_removes_everything(tmp_path, astron
     assert response.status_code == 409 and "still" in response.get_json()["error"]
     assert client.get(f"/api/jobs/{job_id}").get_json()["state"] in ("queued", "running")
     gate.set()
-    assert app.extensions["faceguard"].batch.wait(job_id, 60)["state"] == "done"
+    assert app.extensions["faceguard"].wait(job_id, 60)["state"] == "done"
     assert client.get(f"/api/jobs/{job_id}/result").status_code == 200
     assert (tmp_path / job_id).is_dir()
     assert client.delete(f"/api/jobs/{job_id}").status_code == 204

@@ -1,16 +1,18 @@
-"""The batch service: worker processes on real photos, a worker that dies, files of a deleted job."""
+"""The batch service under the job service: worker processes on real photos, a worker that dies, a deleted job."""
 from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from app.batch import BatchService
-from app.jobs import FileEntry, Job, JobRegistry
+from app.jobs import FileEntry, Job
 from app.pipeline.process import Options
+from app.service import JobService
 from tests.helpers import encode
 
 
@@ -35,16 +37,21 @@ def make_job(folder: Path, photos: dict[str, bytes], job_id: str = "job") -> Job
     return Job(job_id, folder, entries, {})
 
 
+def jobs_on(batch: BatchService, options: Options = Options()) -> JobService:
+    """Jobs run on `batch` with fixed options, kept in memory only, with nothing to publish at the end."""
+    return JobService(batch, options_for=lambda _job: options, publish=lambda _job: None, durable=False)
+
+
 def run(service: BatchService, job: Job, options: Options = Options()) -> dict:
-    service.registry.add(job)
-    service.submit(job, options, lambda j: None)
-    snapshot = service.wait(job.id, 180)
+    jobs = jobs_on(service, options)
+    jobs.start(job)
+    snapshot = jobs.wait(job.id, 180)
     assert snapshot["state"] == "done", snapshot
     return {f["name"]: f for f in snapshot["files"]}
 
 
 def test_worker_processes_redact_real_photos(tmp_path, astronaut):
-    service = BatchService(JobRegistry(), 2, kind="process")
+    service = BatchService(2, kind="process")
     try:
         photos = {f"{i}.jpg": encode(astronaut) for i in range(3)} | {"broken.jpg": b"not a photo"}
         files = run(service, make_job(tmp_path, photos), Options(preset="balanced"))
@@ -63,7 +70,7 @@ def test_a_worker_process_that_dies_fails_only_its_photo(tmp_path):
     red[:, :, 2] = 255
     photos = {"a.png": encode(grey, ".png"), "red.png": encode(red, ".png"),
               **{f"{c}.png": encode(grey, ".png") for c in "bcde"}}
-    service = BatchService(JobRegistry(), 2, kind="process", detector_factory=crash_on_red)
+    service = BatchService(2, kind="process", detector_factory=crash_on_red)
     try:
         files = run(service, make_job(tmp_path / "one", photos))
         assert files.pop("red.png")["error"].startswith("The worker processing this photo stopped unexpectedly")
@@ -85,15 +92,15 @@ def test_files_of_a_deleted_job_never_start_and_leave_nothing(tmp_path):
             return []
         return detect
 
-    registry = JobRegistry()
-    service = BatchService(registry, 1, kind="thread", detector_factory=gated)
+    service = BatchService(1, kind="thread", detector_factory=gated)
+    jobs = jobs_on(service)
     grey = encode(np.full((32, 32, 3), 128, np.uint8), ".png")
     job = make_job(tmp_path / "job", {f"{i}.png": grey for i in range(20)})
-    registry.add(job)
-    service.submit(job, Options(), lambda j: None)
-    while not seen:
+    jobs.start(job)
+    deadline = time.monotonic() + 60
+    while not seen and time.monotonic() < deadline:
         threading.Event().wait(0.01)
-    registry.remove(job.id)  # what deleting a job does, then its folder goes
+    assert jobs.delete(job.id)  # forgets the job and drops its waiting files; then its folder goes
     for path in sorted(job.directory.rglob("*"), reverse=True):
         path.unlink() if path.is_file() else path.rmdir()
     job.directory.rmdir()

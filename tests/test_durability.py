@@ -13,8 +13,8 @@ import cv2
 import requests
 
 from app import create_app, service
+from app.folder import JobFolder
 from app.pipeline.presets import build_detector
-from app.store import OUTCOMES
 from tests.helpers import (
     encode,
     finish,
@@ -87,12 +87,12 @@ def test_a_torn_journal_line_means_that_file_is_redone(tmp_path, astronaut):
     manifest = json.loads((tmp_path / job_id / "job.json").read_text())
     manifest["state"] = "running"  # as written at creation, before the job ended
     for entry in manifest["files"]:
-        entry.update(state="pending", regions=[], width=None, height=None)
+        entry.update(state="pending", regions=[], detections=[], width=None, height=None)
     (tmp_path / job_id / "job.json").write_text(json.dumps(manifest))
-    lines = (tmp_path / job_id / OUTCOMES).read_text().splitlines()
+    lines = JobFolder(tmp_path / job_id).outcomes.read_text().splitlines()
     assert len(lines) == 2
-    (tmp_path / job_id / OUTCOMES).write_text(lines[0] + "\n" + lines[1][:20])  # killed mid-write
-    reloaded = journal.load(tmp_path / job_id)
+    JobFolder(tmp_path / job_id).outcomes.write_text(lines[0] + "\n" + lines[1][:20])  # killed mid-write
+    reloaded = journal.load(JobFolder(tmp_path / job_id))
     assert sorted(f.state.value for f in reloaded.files) == ["done", "pending"]
     assert sum(len(f.regions) for f in reloaded.files) == 1
 
@@ -109,9 +109,10 @@ def test_unwritable_outputs_fail_each_file_with_a_clear_error(tmp_path, astronau
     app = gated_app(tmp_path, gate)
     client = app.test_client()
     job_id = post_job(client, [("a.jpg", encode(astronaut)), ("b.jpg", encode(astronaut))]).get_json()["id"]
-    (tmp_path / job_id / "outputs").write_text("not a folder")  # as if the folder could not be written
+    JobFolder(tmp_path / job_id).outputs.rmdir()
+    JobFolder(tmp_path / job_id).outputs.write_text("not a folder")  # as if the folder could not be written
     gate.set()
-    snap = app.extensions["faceguard"].batch.wait(job_id, 60)
+    snap = app.extensions["faceguard"].wait(job_id, 60)
     assert (snap["state"], snap["failed"]) == ("done", 2)
     assert all("could not be written" in f["error"] for f in snap["files"])
     assert sorted(result_zip(client, job_id).namelist()) == ["report.json"]  # nothing unredacted, nothing at all

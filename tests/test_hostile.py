@@ -145,7 +145,7 @@ def test_job_ids_are_unguessable_and_not_listed(app, client, astronaut):
         response = client.get(path)
         assert response.status_code == 404 and "error" in response.get_json()
     for job_id in ids:
-        app.extensions["faceguard"].batch.wait(job_id, 60)
+        app.extensions["faceguard"].wait(job_id, 60)
 
 
 def test_logs_name_files_but_carry_no_image_data(app, client, astronaut, caplog):

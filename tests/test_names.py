@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from app import create_app
+from app.folder import JobFolders
 from app.ingest import Intake, NameBook, clean_name
 from app.jobs import FileEntry, Job
 from app.store import Journal
@@ -137,11 +138,12 @@ def test_a_name_only_normalised_to_nfc_records_no_original(tmp_path):
 
 
 def test_original_names_survive_a_restart(tmp_path):
-    journal = Journal(tmp_path)
-    (tmp_path / "j").mkdir()
+    folders = JobFolders(tmp_path)
+    journal = Journal(folders)
+    folders.of("j").create()
     files = [FileEntry(0, "CON_.jpg", None, None, original="CON.jpg"), FileEntry(1, "b.jpg", None, None)]
     journal.save(Job("j", tmp_path / "j", files, {}))
-    loaded = journal.load(tmp_path / "j")
+    loaded = journal.load(folders.of("j"))
     assert [(f.name, f.original) for f in loaded.files] == [("CON_.jpg", "CON.jpg"), ("b.jpg", None)]
     assert [f.summary().get("original_name") for f in loaded.files] == ["CON.jpg", None]
     assert "original_name" not in loaded.files[1].report()

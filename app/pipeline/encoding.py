@@ -29,11 +29,11 @@ def encode(picture: Picture, frames: list[np.ndarray], quality: int) -> bytes:
         frames = [_eight_bits(f) for f in frames]
         deep = False
     if deep and kind == "TIFF" and info.icc:
-        raise ImageError("A 16-bit TIFF with a colour profile cannot be written back with its profile.")
+        raise ImageError("A 16-bit TIFF with a colour profile cannot be written back with its profile.", "unsupported")
     if deep and len(frames) > 1:  # pages of a 16-bit TIFF (Pillow writes 8-bit colour only)
         ok, buffer = cv2.imencodemulti(".tiff", frames)
         if not ok:
-            raise ImageError("The redacted pages could not be encoded as a 16-bit TIFF.")
+            raise ImageError("The redacted pages could not be encoded as a 16-bit TIFF.", "unsupported")
         return buffer.tobytes()
     if len(frames) == 1 and (kind in ("JPEG", "PNG") or deep):
         return _with_profile(_opencv(frames[0], kind, quality), kind, info.icc)
@@ -55,7 +55,7 @@ def _opencv(frame: np.ndarray, kind: str, quality: int) -> bytes:
             frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
     ok, buffer = cv2.imencode(ext, frame, params)
     if not ok:
-        raise ImageError(f"The redacted image could not be encoded as {kind}.")
+        raise ImageError(f"The redacted image could not be encoded as {kind}.", "unsupported")
     return buffer.tobytes()
 
 
@@ -103,7 +103,7 @@ def _pillow(picture: Picture, frames: list[np.ndarray], kind: str, quality: int)
     try:
         images[0].save(out, **options)
     except (OSError, ValueError, KeyError) as exc:
-        raise ImageError(f"The redacted image could not be written back as {kind} ({exc}).") from exc
+        raise ImageError(f"The redacted image could not be written back as {kind} ({exc}).", "unsupported") from exc
     return out.getvalue()
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import os
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -51,11 +50,18 @@ class Picture:
     loop: int | None = None  # animations: times to play (0: for ever); None: the file said nothing
 
 
-def _open(path: Path) -> Image.Image:
-    """Open with Pillow, turning its errors into plain words."""
+Source = Path | bytes  # a file on disk, or its bytes (what a task carries to a worker)
+
+
+def _bytes(source: Source) -> bytes:
+    return source if isinstance(source, bytes) else Path(source).read_bytes()
+
+
+def _open(data: bytes) -> Image.Image:
+    """Open with Pillow; a huge image is refused by `probe`, not warned about."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        return Image.open(path)
+        return Image.open(io.BytesIO(data))
 
 
 def _is_deep(img: Image.Image, head: bytes) -> bool:
@@ -70,42 +76,41 @@ def _is_deep(img: Image.Image, head: bytes) -> bool:
     return False
 
 
-def _webp_is_lossless(path: Path) -> bool:
+def _webp_is_lossless(data: bytes) -> bool:
     """Tell whether a WebP's pictures are stored losslessly (VP8L chunks, no lossy VP8 ones)."""
-    data = path.read_bytes()
     return b"VP8L" in data and b"VP8 " not in data
 
 
-def probe(path: Path, max_pixels: int) -> ImageInfo:
+def probe(source: Source, max_pixels: int) -> ImageInfo:
     """Read only the header: format, size, frames, orientation, profile; refuse what cannot be processed."""
-    with open(path, "rb") as handle:
-        head = handle.read(32)
+    data = _bytes(source)
+    head = data[:32]
     kind = sniff(head)
     if kind == "HEIF" and HEIF_PROBLEM:
-        raise ImageError(HEIF_PROBLEM)
+        raise ImageError(HEIF_PROBLEM, "needs_heic")
     if kind is None:
         raise ImageError("This file is not a readable image (its content is none of JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC, AVIF).")
     try:
-        with _open(path) as img:
+        with _open(data) as img:
             frames = getattr(img, "n_frames", 1)
             orientation = int(img.getexif().get(_ORIENTATION_TAG, 1) or 1)
             info = ImageInfo("MPO" if img.format == "MPO" else kind, img.width, img.height,
                              orientation if 1 <= orientation <= 8 else 1,
                              img.mode in _ALPHA_MODES or "transparency" in img.info, frames,
                              _is_deep(img, head), img.info.get("icc_profile") or None,
-                             kind == "WEBP" and _webp_is_lossless(path))
+                             kind == "WEBP" and _webp_is_lossless(data))
     except Image.DecompressionBombError:
-        raise ImageError(f"The image has too many pixels (over {max_pixels / 1e6:.0f} megapixels).") from None
+        raise ImageError(f"The image has too many pixels (over {max_pixels / 1e6:.0f} megapixels).", "too_large") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError("This file is not a readable image (unknown format, corrupt or empty).") from exc
     if info.width * info.height > max_pixels:
         raise ImageError(f"The image is {info.width}x{info.height} = {info.width * info.height / 1e6:.0f} "
-                         f"megapixels; the limit is {max_pixels / 1e6:.0f}.")
+                         f"megapixels; the limit is {max_pixels / 1e6:.0f}.", "too_large")
     if info.frames * info.width * info.height > FRAMES_BUDGET * max_pixels:
         raise ImageError(f"The file holds {info.frames} frames of {info.width}x{info.height}: more pixels than "
-                         f"{FRAMES_BUDGET}x the limit of {max_pixels / 1e6:.0f} megapixels.")
+                         f"{FRAMES_BUDGET}x the limit of {max_pixels / 1e6:.0f} megapixels.", "too_large")
     if info.deep and info.frames > 1 and info.format != "TIFF":
-        raise ImageError(f"Animated {info.format} files with 16-bit colour cannot be processed.")
+        raise ImageError(f"Animated {info.format} files with 16-bit colour cannot be processed.", "unsupported")
     if info.orientation in (5, 6, 7, 8):  # the upright size
         info = replace(info, width=info.height, height=info.width)
     return info
@@ -172,20 +177,21 @@ def _decode_opencv(data: np.ndarray, info: ImageInfo) -> list[np.ndarray]:
     return [] if pixels is None else [orient(_to_bgr(pixels, info.has_alpha), info.orientation)]
 
 
-def read_image(path: Path, max_pixels: int) -> Picture:
-    """Decode every frame or page of an image file, upright, checking its size first."""
-    info = probe(path, max_pixels)
-    data = np.fromfile(str(path), dtype=np.uint8)
+def read_image(source: Source, max_pixels: int) -> Picture:
+    """Decode every frame or page of an image (a file, or its bytes), upright, checking its size first."""
+    raw = _bytes(source)
+    info = probe(raw, max_pixels)
+    data = np.frombuffer(raw, dtype=np.uint8)
     if info.format == "JPEG" and info.icc is None or info.format == "JPEG" and _icc_space(info.icc) == b"RGB ":
-        end = jpeg_end(data.tobytes())
+        end = jpeg_end(raw)
         if end is None:
-            raise ImageError("The image is truncated (the file ends before the picture does).")
+            raise ImageError("The image is truncated (the file ends before the picture does).", "truncated")
         frames = _decode_opencv(data[:end], info)  # what follows the picture (a motion photo's video) is dropped
         picture = Picture(info, frames)
     elif info.deep:
         picture = Picture(info, _decode_opencv(data, info))
     else:
-        picture = _decode_pillow(path, info)
+        picture = _decode_pillow(raw, info)
     if len(picture.frames) != info.frames or any(f.size == 0 for f in picture.frames):
         raise ImageError("The image could not be decoded completely (truncated or corrupt).")
     first = picture.frames[0]
@@ -194,11 +200,11 @@ def read_image(path: Path, max_pixels: int) -> Picture:
     return picture
 
 
-def _decode_pillow(path: Path, info: ImageInfo) -> Picture:
+def _decode_pillow(data: bytes, info: ImageInfo) -> Picture:
     """Decode every frame with Pillow: animations as whole frames with their timing, pages as they are."""
     frames, durations = [], []
     try:
-        with _open(path) as img:
+        with _open(data) as img:
             for frame in ImageSequence.Iterator(img):
                 frames.append(_pillow_frame(frame, info))
                 durations.append(int(frame.info.get("duration", 0) or 0))
@@ -216,25 +222,13 @@ def written_format(info: ImageInfo) -> str:
     return info.format
 
 
-def preview_bytes(path: Path, longest: int = 480) -> bytes:
+def preview_bytes(source: Source, longest: int = 480) -> bytes:
     """A small JPEG of an image the product wrote (already redacted, already upright): its first frame."""
     try:
-        with _open(path) as img:
+        with _open(_bytes(source)) as img:
             img.thumbnail((longest, longest), Image.Resampling.LANCZOS)
             out = io.BytesIO()
             img.convert("RGB").save(out, format="JPEG", quality=80)
             return out.getvalue()
     except (OSError, ValueError) as exc:
         raise ImageError("The redacted photo could not be read back for a preview.") from exc
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes so that the file appears whole or not at all."""
-    tmp = path.with_name(path.name + ".part")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

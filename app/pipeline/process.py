@@ -1,14 +1,15 @@
 """One image through the pipeline: read -> detect -> redact -> write -> ImageResult."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from app.errors import ImageError
-from app.jobs import Region
+from app.folder import write_atomic
+from app.outcomes import ImageResult, Region
 from app.pipeline import encoding, imageio, presets, redact, resample
 from app.pipeline.detect import Detector
 
@@ -44,23 +45,21 @@ class Options:
 MOST_VOUCHED = 0.5
 
 
-@dataclass(frozen=True)
-class ImageResult:
-    width: int
-    height: int
-    regions: list[Region] = field(default_factory=list)  # of every frame, each with its frame's index
-    frames: int = 1
-    format: str | None = None  # as read
-    written_as: str | None = None  # as written, where it differs (HEIC and AVIF become JPEG)
-
-
 def process_image(source: Path, output: Path, detector: Detector, options: Options) -> ImageResult:
-    """Redact every face found in every frame of `source` and write the result to `output`.
+    """Redact a file into `output` (see `redact_bytes`); nothing is written if anything fails."""
+    data, result = redact_bytes(source.read_bytes(), detector, options)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(output, data)
+    return result
 
-    Fail closed: any error raises before `output` exists, so an image that could not
-    be redacted, in any of its frames, is never written.
+
+def redact_bytes(data: bytes, detector: Detector, options: Options) -> tuple[bytes, ImageResult]:
+    """Redact every face found in every frame of a photo's bytes; return the new file's bytes.
+
+    Fail closed: any error raises, and no bytes exist for an image that could not be
+    redacted in every one of its frames.
     """
-    picture = imageio.read_image(source, options.max_pixels)
+    picture = imageio.read_image(data, options.max_pixels)
     regions: list[Region] = []
     redacted = []
     for index, pixels in enumerate(picture.frames):
@@ -68,13 +67,11 @@ def process_image(source: Path, output: Path, detector: Detector, options: Optio
         # The decoded pixels belong to this call alone; the detector is done with them.
         redacted.append(redact.redact_in_place(pixels, [r.box() for r in found], options.method, options.boxes))
         regions += found
-    data = encoding.encode(picture, redacted, options.jpeg_quality)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    imageio.write_atomic(output, data)
+    out = encoding.encode(picture, redacted, options.jpeg_quality)
     written = imageio.written_format(picture.info)
     height, width = picture.frames[0].shape[:2]
-    return ImageResult(width, height, regions, len(picture.frames), picture.info.format,
-                       written if written != picture.info.format else None)
+    return out, ImageResult(width, height, regions, len(picture.frames), picture.info.format,
+                            written if written != picture.info.format else None)
 
 
 def find_regions(pixels: np.ndarray, detector: Detector, options: Options, frame: int = 0) -> list[Region]:
@@ -83,7 +80,7 @@ def find_regions(pixels: np.ndarray, detector: Detector, options: Options, frame
     try:
         faces = detector(resample.for_detection(pixels))
     except Exception as exc:  # a detector fault must fail the file, never skip redaction
-        raise ImageError(f"Face detection failed on this image ({type(exc).__name__}).") from exc
+        raise ImageError(f"Face detection failed on this image ({type(exc).__name__}).", "detection") from exc
     regions = []
     budget = redact.Budget(width, height, MOST_VOUCHED)
     for face in sorted(faces, key=lambda f: (f.margin > 1, -f.score)):  # sure faces first, then the crowd's

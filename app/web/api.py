@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import secrets
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from flask import Blueprint, Response, current_app, request, send_file, url_for
 
@@ -17,13 +15,13 @@ from app.errors import (
     Unsupported,
     is_disk_full,
 )
+from app.folder import JobFolder
 from app.ingest import Intake
 from app.jobs import FileState, Job, JobState
 from app.pipeline.imageio import preview_bytes
 from app.pipeline.presets import PRESETS, problem
 from app.pipeline.process import Options
 from app.pipeline.redact import METHODS
-from app.results import RESULT_NAME
 
 bp = Blueprint("api", __name__, url_prefix="/api/jobs")
 
@@ -42,7 +40,7 @@ def _options(form) -> Options:
     boxes = form.get("boxes", "0").strip().lower()
     if boxes not in _FLAGS:
         raise BadRequest("The field 'boxes' takes 1 (draw outlines) or 0 (no outlines).")
-    config = _guard().config
+    config = current_app.config
     preset = form.get("preset", config["DEFAULT_PRESET"]).strip().lower()
     if preset not in PRESETS:
         raise BadRequest(f"Unknown preset {preset!r}: use one of {', '.join(PRESETS)}.")
@@ -53,25 +51,23 @@ def _options(form) -> Options:
 
 
 @contextmanager
-def _storing(directory: Path | None = None) -> Iterator[None]:
-    """Remove the half-made job directory if anything fails; a full disk is a 507, said plainly."""
+def _storing(folder: JobFolder | None = None) -> Iterator[None]:
+    """Remove the half-made job folder if anything fails; a full disk is a 507, said plainly."""
     try:
         yield
     except BaseException as exc:
-        if directory is not None:
-            shutil.rmtree(directory, ignore_errors=True)
+        if folder is not None:
+            folder.remove()
         if is_disk_full(exc):
             raise DiskFull("The server's disk is full, so the upload could not be stored; nothing of it "
                            "was kept. Try again later, or ask the server's owner to free some space.") from exc
         raise
 
 
-def _collect(directory: Path, uploads) -> Intake:
-    """Save the uploads into a new job directory (callers remove it if anything fails)."""
-    config = _guard().config
-    outputs = directory / "outputs"
-    intake = Intake(directory, lambda index, name: outputs / f"{index:06d}{_suffix(name)}",
-                    max_files=config["MAX_FILES"], max_unzipped=config["MAX_UNZIPPED_BYTES"],
+def _collect(folder: JobFolder, uploads) -> Intake:
+    """Save the uploads into a new job folder (callers remove it if anything fails)."""
+    config = current_app.config
+    intake = Intake(folder.create().inputs, folder.output_for, max_files=config["MAX_FILES"], max_unzipped=config["MAX_UNZIPPED_BYTES"],
                     max_ratio=config["MAX_ZIP_RATIO"])
     for upload in uploads:
         intake.add_stream(upload.filename or "unnamed", upload.stream)
@@ -79,10 +75,6 @@ def _collect(directory: Path, uploads) -> Intake:
         raise Unsupported("Nothing in the upload is a photo this tool can process. "
                           "Send photos (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC, AVIF) or zips of them.")
     return intake
-
-
-def _suffix(name: str) -> str:
-    return "." + name.rsplit(".", 1)[-1].lower() if "." in name else ".png"
 
 
 @bp.post("")
@@ -94,10 +86,10 @@ def create_job():
         raise BadRequest("No files were sent. Attach images or zips in the form field 'images'.")
     options = _options(request.form)
     job_id = secrets.token_hex(16)
-    directory = _guard().data_dir / job_id
-    with _storing(directory):
-        intake = _collect(directory, uploads)
-        job = Job(id=job_id, directory=directory, files=intake.entries, options=options.describe())
+    folder = _guard().folders.of(job_id)
+    with _storing(folder):
+        intake = _collect(folder, uploads)
+        job = Job(id=job_id, directory=folder.path, files=intake.entries, options=options.describe())
         _guard().start(job)
     return {"id": job_id, "status_url": url_for("api.job_status", job_id=job_id),
             "result_url": url_for("api.job_result", job_id=job_id)}, 202
@@ -119,7 +111,7 @@ def job_result(job_id: str):
     if snapshot["state"] in (JobState.QUEUED, JobState.RUNNING):
         raise NotReady(f"The job is still {snapshot['state']} "
                        f"({snapshot['processed']} of {snapshot['total']} done). Try again when it is done.")
-    path = _guard().data_dir / job_id / RESULT_NAME
+    path = _guard().folders.of(job_id).result
     if not path.is_file():
         raise NotReady(snapshot["error"] or "This job has no result to download.")
     return send_file(path, mimetype="application/zip", as_attachment=True,
