@@ -34,6 +34,9 @@ faceguard never writes over its inputs, leaves OUTDIR out when it lies inside an
 INPUT folder, and refuses an OUTDIR that already holds a file it would replace (a
 photo's name or report.json) unless --overwrite is given.
 
+serving the web app instead:
+  faceguard serve [--host 127.0.0.1] [--port 5000] [--debug]   (see faceguard serve --help)
+
 exit codes:
   0  every photo was redacted
   1  some file failed or was skipped (not an image): the first few are named on
@@ -291,7 +294,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `faceguard` console script."""
+    """Entry point of the `faceguard` console script; `faceguard serve ...` serves the web app."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:  # an input named "serve" is still ./serve
+        from app.server import main as serve
+
+        return serve(argv[1:], prog="faceguard serve")
     args = _parse(argv)
     try:
         return run(args)

@@ -40,7 +40,13 @@ DEFAULTS: dict[str, Any] = {
     "DETECTION_THRESHOLD": None,
     "BOX_PADDING": 0.2,
     "JPEG_QUALITY": 92,
+    # The access token the API asks for (Authorization: Bearer ...). None: none on loopback,
+    # and one generated at each start, and printed, when the server is bound to another address.
+    "TOKEN": None,
 }
+
+# Keys whose None default stands for text rather than a number.
+_TEXT = {"TOKEN"}
 
 
 def _coerce(default: Any, raw: str) -> Any:
@@ -62,7 +68,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     for key, default in DEFAULTS.items():
         raw = os.environ.get(f"FACEGUARD_{key}")
         if raw is not None:
-            config[key] = _coerce(default, raw)
+            config[key] = (raw.strip() or None) if key in _TEXT else _coerce(default, raw)
     config.update(overrides or {})
     if not config["WORKERS"]:
         config["WORKERS"] = os.cpu_count() or 1

@@ -4,6 +4,11 @@
   const $ = (id) => document.getElementById(id);
   const TEXTS = window.FG_TEXTS;
   const maxBytes = Number(document.body.dataset.maxBytes || 0);
+  // Off this machine the API asks for an access token. The page sends it as a header on every
+  // fetch, and keeps it in a cookie for what the browser fetches by itself (previews, the download).
+  const tokenRequired = document.body.dataset.token === "required";
+  const cookieName = "faceguard-token-" + (location.port || (location.protocol === "https:" ? "443" : "80"));
+  let token = null;
   const picked = [];
   let lang = localStorage.getItem("fg-lang") || ((navigator.language || "en").toLowerCase().startsWith("zh") ? "zh" : "en");
   let pollTimer = null;
@@ -19,6 +24,78 @@
   // Server reasons are English sentences with a stable code: the page says each code in its own language.
   function reason(f) {
     return (TEXTS[lang].reasons || {})[f.code] || f.error;
+  }
+
+  function setToken(value) {
+    token = value;
+    const cookie = cookieName + "=" + (value ? encodeURIComponent(value) : "") + "; path=/api/; SameSite=Strict";
+    document.cookie = value ? cookie : cookie + "; max-age=0";
+    if (value) sessionStorage.setItem("fg-token", value);
+    else sessionStorage.removeItem("fg-token");
+  }
+
+  // Every request to the API carries the token, if the server asks for one.
+  function api(url, init) {
+    const options = Object.assign({}, init);
+    if (token) options.headers = Object.assign({}, options.headers, { Authorization: "Bearer " + token });
+    return fetch(url, options);
+  }
+
+  // Ask for the token: the job and the choice of photos stay as they were behind the form.
+  function askToken(key, vars) {
+    for (const id of ["pick", "job"]) $(id).hidden = true;
+    $("access").hidden = false;
+    showError(key, vars);
+    $("token-input").focus();
+  }
+
+  function refused(response) {
+    if (response.status !== 401) return false;
+    setToken(null);
+    askToken("tokenExpired");
+    return true;
+  }
+
+  // Check a token with the server: null if it is the one, else the error to show ([key, vars]).
+  async function tryToken(value) {
+    let response;
+    try {
+      response = await fetch("/api/access", { headers: { Authorization: "Bearer " + value }, cache: "no-store" });
+    } catch (e) {
+      return ["offline"];
+    }
+    if (response.status === 204) { setToken(value); return null; }
+    return response.status === 401 ? ["tokenWrong"] : await failure(response);
+  }
+
+  function resume() {
+    $("access").hidden = true;
+    showError(null);
+    if (current) { $("job").hidden = false; poll(); } else $("pick").hidden = false;
+  }
+
+  // A token in the address (#token=..., which never reaches the server's logs) or from earlier in this tab.
+  async function unlock() {
+    if (!tokenRequired) return;
+    const match = /^#token=(.+)$/.exec(location.hash);
+    if (match) history.replaceState(null, "", location.pathname + location.search);
+    const given = match ? decodeURIComponent(match[1]) : sessionStorage.getItem("fg-token");
+    $("pick").hidden = true;
+    const problem = given ? await tryToken(given) : [null];
+    if (!problem) resume();
+    else askToken(...(match || problem[0] !== "tokenWrong" ? problem : ["tokenExpired"]));
+  }
+
+  async function submitToken(e) {
+    e.preventDefault();
+    const value = $("token-input").value.trim();
+    if (!value) return;
+    $("token-submit").disabled = true;
+    const problem = await tryToken(value);
+    $("token-submit").disabled = false;
+    if (problem) { showError(...problem); return; }
+    $("token-input").value = "";
+    resume();
   }
 
   function applyLanguage() {
@@ -93,15 +170,15 @@
     showError(null);
     let response;
     try {
-      response = await fetch("/api/jobs", { method: "POST", body: form });
+      response = await api("/api/jobs", { method: "POST", body: form });
     } catch (e) {
       showError("offline");
       $("start").disabled = false;
       return;
     }
     if (response.status !== 202) {
-      showError(...(await failure(response)));
       $("start").disabled = false;
+      if (!refused(response)) showError(...(await failure(response)));
       return;
     }
     // Before-previews come from the browser's own copy of each picked image: the server keeps no originals.
@@ -184,7 +261,8 @@
     const job = current.job;
     let snap;
     try {
-      const response = await fetch(job.status_url, { cache: "no-store" });
+      const response = await api(job.status_url, { cache: "no-store" });
+      if (refused(response)) return;
       if (!response.ok) { showError(...(await failure(response))); $("again").hidden = false; return; }
       snap = await response.json();
     } catch (e) {
@@ -221,7 +299,8 @@
 
   async function removeJob() {
     try {
-      const response = await fetch(current.job.status_url, { method: "DELETE" });
+      const response = await api(current.job.status_url, { method: "DELETE" });
+      if (refused(response)) return;
       if (response.status !== 204 && response.status !== 404) { showError(...(await failure(response))); return; }
     } catch (e) {
       showError("offline");
@@ -237,6 +316,7 @@
   document.addEventListener("dragleave", (e) => { if (!e.relatedTarget) drop.classList.remove("over"); });
   document.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); if (!$("pick").hidden) add(e.dataTransfer.files); });
   $("start").addEventListener("click", start);
+  $("access-form").addEventListener("submit", submitToken);
   $("again").addEventListener("click", reset);
   $("delete").addEventListener("click", removeJob);
   $("lang").addEventListener("click", () => {
@@ -245,4 +325,5 @@
     applyLanguage();
   });
   applyLanguage();
+  unlock();
 })();

@@ -38,7 +38,13 @@ window.FG_TEXTS = {
     e404: "This job no longer exists on the server (deleted or expired). Start again.",
     eOther: "The server answered with an error ({status}): {detail}",
     offline: "Could not reach the Face Privacy Guard server. Is it still running? Start it again (python run.py) and retry.",
-    lost: "Lost contact with the server. Check that it is still running, then reload this page."
+    lost: "Lost contact with the server. Check that it is still running, then reload this page.",
+    accessTitle: "This server asks for its access token",
+    accessHint: "The person who started the server has it: it was printed with the address to open (after #token=), or set as FACEGUARD_TOKEN.",
+    accessLabel: "Access token",
+    accessSubmit: "Continue",
+    tokenWrong: "That is not this server's access token. Check it and try again.",
+    tokenExpired: "The server no longer accepts the access token this page had (was it restarted?). Enter the token it printed."
   },
   zh: {
     title: "人脸隐私卫士",
@@ -79,6 +85,12 @@ window.FG_TEXTS = {
     eOther: "服务器返回错误（{status}）：{detail}",
     offline: "连接不上人脸隐私卫士服务器。它还在运行吗？请重新启动（python run.py）后再试。",
     lost: "与服务器失去联系。请确认它仍在运行，然后刷新本页。",
+    accessTitle: "此服务器需要访问令牌",
+    accessHint: "启动服务器的人有这个令牌：它和要打开的网址一起打印了出来（#token= 后面的部分），或设置在 FACEGUARD_TOKEN 中。",
+    accessLabel: "访问令牌",
+    accessSubmit: "继续",
+    tokenWrong: "这不是此服务器的访问令牌。请核对后重试。",
+    tokenExpired: "服务器不再接受本页的访问令牌（是否重启过？）。请输入服务器打印的令牌。",
     reasons: {
       unreadable: "这不是可读取的图片（格式未知、已损坏或为空）。",
       truncated: "图片不完整（文件在图片结束前就断了）。",

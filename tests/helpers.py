@@ -75,15 +75,30 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(data_dir, **settings) -> tuple[subprocess.Popen, str]:
-    """Start run.py as its own process on a free loopback port; return it and its base URL."""
+def server_command(*args: str, cli: bool = False) -> list[str]:
+    """The command that serves the app: run.py, or `faceguard serve` (as python -m app.cli, from ROOT)."""
+    head = [sys.executable, "-m", "app.cli", "serve"] if cli else [sys.executable, str(ROOT / "run.py")]
+    return [*head, *args]
+
+
+def server_env(data_dir, **settings) -> dict[str, str]:
+    """The environment of a test server: its data folder, two workers, FACEGUARD_<NAME> settings."""
+    env = {k: v for k, v in os.environ.items() if k != "FACEGUARD_TOKEN"}
+    return {**env, "FACEGUARD_DATA_DIR": str(data_dir), "FACEGUARD_WORKERS": "2",
+            **{f"FACEGUARD_{k}": str(v) for k, v in settings.items()}}
+
+
+def start_server(data_dir, *args: str, cli: bool = False, **settings) -> tuple[subprocess.Popen, str]:
+    """Start a server as its own process on a free port; return it and its base URL on 127.0.0.1.
+
+    `args` go to the command (e.g. "--host", "0.0.0.0"); the server's output is in `proc.log`.
+    """
     port = free_port()
-    env = {**os.environ, "FACEGUARD_DATA_DIR": str(data_dir), "FACEGUARD_WORKERS": "2",
-           **{f"FACEGUARD_{k}": str(v) for k, v in settings.items()}}
     log = Path(data_dir).parent / f"server-{port}.log"  # a file, never a pipe nobody reads
     with open(log, "wb") as sink:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--port", str(port)],
-                                env=env, stdout=sink, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(server_command("--port", str(port), *args, cli=cli), cwd=ROOT,
+                                env=server_env(data_dir, **settings), stdout=sink, stderr=subprocess.STDOUT)
+    proc.log = log
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -161,3 +161,78 @@ def test_keyboard_and_phone_sized_window(server, browser, tmp_path, astronaut):
     page.wait_for_selector("#download:visible", timeout=60_000)
     assert page.evaluate("document.activeElement.id") == "download", "focus moves to the result"
     context.close()
+
+
+TOKEN = "browser-test-Token_0123456789"
+
+
+@pytest.fixture
+def guarded(tmp_path):
+    """A server that asks for a token on 127.0.0.1 too, as FACEGUARD_TOKEN makes it."""
+    proc, base = start_server(tmp_path / "jobs", TOKEN=TOKEN)
+    yield base
+    stop_server(proc)
+
+
+def test_a_token_in_the_address_runs_a_job(guarded, page, tmp_path, astronaut):
+    page.goto(guarded + f"/#token={TOKEN}")
+    page.wait_for_selector("#pick:visible")
+    assert page.evaluate("location.hash") == "", "the token leaves the address bar"
+    assert page.is_hidden("#access")
+    page.set_input_files("#file-input", [str(p) for p in photos(tmp_path, astronaut)])
+    page.click("#start")
+    page.wait_for_selector("#download:visible", timeout=120_000)
+    assert page.inner_text("#job-title") == "Done" and "4 of 4 photos done" in page.inner_text("#counts")
+    # previews are <img> tags: the browser sends the page's cookie, not a header, and they load
+    page.wait_for_function("[...document.querySelectorAll('.preview img')].every(i => i.complete && i.naturalWidth > 0)")
+    assert page.locator(".preview img").count() == 5
+    with page.expect_download() as info:
+        page.click("#download")
+    assert "report.json" in zipfile.ZipFile(io.BytesIO(Path(info.value.path()).read_bytes())).namelist()
+    page.reload()  # the tab keeps the token: no second question
+    page.wait_for_selector("#pick:visible")
+    assert page.is_hidden("#access")
+
+
+def test_without_the_token_the_page_asks_for_it(guarded, page, tmp_path, astronaut, record_artifact):
+    page.goto(guarded + "/")
+    page.wait_for_selector("#access:visible")
+    assert page.is_hidden("#pick") and page.evaluate("document.activeElement.id") == "token-input"
+    ARTIFACTS.mkdir(exist_ok=True)
+    for lang, heading in (("en", "This server asks for its access token"), ("zh", "此服务器需要访问令牌")):
+        if lang == "zh":
+            page.click("#lang")
+        assert page.inner_text("#access-title") == heading
+        shot = ARTIFACTS / f"browser-token-prompt-{lang}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        record_artifact(f"screenshot of the token prompt ({lang})", shot)
+    page.fill("#token-input", "not-the-token")
+    page.press("#token-input", "Enter")
+    page.wait_for_selector("#error:visible")
+    assert "这不是此服务器的访问令牌" in page.inner_text("#error")
+    page.click("#lang")
+    assert "not this server's access token" in page.inner_text("#error")
+    shot = ARTIFACTS / "browser-token-wrong-en.png"
+    page.screenshot(path=str(shot), full_page=True)
+    record_artifact("screenshot of a wrong token", shot)
+    page.fill("#token-input", TOKEN)
+    page.click("#token-submit")
+    page.wait_for_selector("#pick:visible")
+    assert page.is_hidden("#access") and page.is_hidden("#error")
+    # A token the server stops taking (a restart makes a new one): asked again, the photos still chosen.
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(encode(astronaut))
+    page.set_input_files("#file-input", [str(photo)])
+    page.route("**/api/jobs", lambda route: route.fulfill(status=401, json={"error": "token"}))
+    page.click("#start")
+    page.wait_for_selector("#access:visible")
+    assert "no longer accepts the access token" in page.inner_text("#error")
+    page.unroute("**/api/jobs")
+    page.fill("#token-input", TOKEN)
+    page.click("#token-submit")
+    page.wait_for_selector("#pick:visible")
+    assert page.locator("#picked li").count() == 1 and page.is_enabled("#start")
+    page.evaluate("sessionStorage.setItem('fg-token', 'stale')")
+    page.reload()
+    page.wait_for_selector("#access:visible")
+    assert "no longer accepts the access token" in page.inner_text("#error")
