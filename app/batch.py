@@ -132,7 +132,10 @@ class BatchService:
             pools = [self._executor, self._quarantine] if self._own_executor else [self._quarantine]
         for pool in pools:
             if pool is not None:
-                pool.shutdown(wait=wait, cancel_futures=True)
+                try:
+                    pool.shutdown(wait=wait, cancel_futures=True)
+                except TypeError:  # Dask's executor: its futures go with the client
+                    pool.shutdown(wait=wait)
         if self._cluster is not None:
             self._cluster.close()
 
