@@ -4,6 +4,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from skimage import data
 
 from app import create_app
@@ -22,11 +24,39 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"test artefact: {what}: {path}")
 
 
+class BufferedClient(FlaskClient):
+    """A test client whose responses are read whole and closed (a file response otherwise holds its file)."""
+
+    def open(self, *args, **kwargs):
+        kwargs.setdefault("buffered", True)
+        response = super().open(*args, **kwargs)
+        response.close()  # its body is already read; this closes the file and the request's spooled body
+        return response
+
+
+@pytest.fixture(autouse=True)
+def buffered_test_clients(monkeypatch):
+    monkeypatch.setattr(Flask, "test_client_class", BufferedClient)
+
+
 @pytest.fixture
-def app(tmp_path):
-    app = create_app({"DATA_DIR": str(tmp_path / "jobs"), "WORKERS": 2, "EXECUTOR": "thread", "TESTING": True})
-    yield app
-    app.extensions["faceguard"].shutdown()
+def make_app(tmp_path):
+    """Build apps through the factory (threads, a data folder under tmp_path unless told); all shut down after."""
+    made = []
+
+    def build(settings: dict | None = None):
+        made.append(create_app({"DATA_DIR": str(tmp_path / "jobs"), "WORKERS": 2, "EXECUTOR": "thread",
+                                "TESTING": True, **(settings or {})}))
+        return made[-1]
+
+    yield build
+    for app in made:
+        app.extensions["faceguard"].shutdown()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
 
 
 @pytest.fixture

@@ -47,10 +47,10 @@ def finish(app, response) -> dict:
 
 
 def result_zip(client, job_id: str) -> zipfile.ZipFile:
-    response = client.get(f"/api/jobs/{job_id}/result")
-    assert response.status_code == 200, response.get_json()
-    assert response.mimetype == "application/zip"
-    return zipfile.ZipFile(io.BytesIO(response.data))
+    with client.get(f"/api/jobs/{job_id}/result") as response:  # a file response holds the file until closed
+        assert response.status_code == 200, response.get_json()
+        assert response.mimetype == "application/zip"
+        return zipfile.ZipFile(io.BytesIO(response.data))
 
 
 def jpeg_with_exif(pixels_bgr: np.ndarray, orientation: int) -> bytes:

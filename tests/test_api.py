@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 
-from app import create_app
 from tests.helpers import encode, finish, make_zip, post_job, result_zip
 
 
@@ -16,7 +15,8 @@ def test_page_is_served_with_its_assets(client):
     page = client.get("/")
     assert page.status_code == 200 and b"Face Privacy Guard" in page.data
     for asset in ("/static/app.js", "/static/app.css"):
-        assert client.get(asset).status_code == 200
+        with client.get(asset) as response:  # a file response holds the file open until closed
+            assert response.status_code == 200
     assert b"http://" not in page.data and b"https://" not in page.data  # no CDN
 
 
@@ -97,21 +97,21 @@ def test_errors_are_json_with_the_right_status(client, astronaut):
         assert words in response.get_json()["error"]
 
 
-def test_too_large_upload_is_413(tmp_path):
-    app = create_app({"DATA_DIR": str(tmp_path), "MAX_CONTENT_LENGTH": 10_000, "EXECUTOR": "thread"})
+def test_too_large_upload_is_413(make_app, tmp_path):
+    app = make_app({"DATA_DIR": str(tmp_path), "MAX_CONTENT_LENGTH": 10_000, "EXECUTOR": "thread"})
     response = post_job(app.test_client(), [("big.jpg", b"\0" * 20_000)])
     assert response.status_code == 413 and "larger than this server accepts" in response.get_json()["error"]
     assert list(tmp_path.iterdir()) == []
     app.extensions["faceguard"].shutdown()
 
 
-def test_result_is_409_until_done_and_delete_removes_everything(tmp_path, astronaut):
+def test_result_is_409_until_done_and_delete_removes_everything(make_app, tmp_path, astronaut):
     gate = threading.Event()
 
     def gated_detector(_options):  # holds every image until the test opens the gate
         return lambda image: gate.wait(60) and []
 
-    app = create_app({"DATA_DIR": str(tmp_path), "WORKERS": 1, "EXECUTOR": "thread",
+    app = make_app({"DATA_DIR": str(tmp_path), "WORKERS": 1, "EXECUTOR": "thread",
                       "DETECTOR_FACTORY": gated_detector})
     client = app.test_client()
     job_id = post_job(client, [("a.jpg", encode(astronaut))]).get_json()["id"]
@@ -145,9 +145,9 @@ def test_exif_gps_is_gone_and_orientation_applied(app, client, astronaut):
     assert snapshot["faces"] == 1  # the face is found because the photo was turned upright first
 
 
-def test_two_apps_are_independent(tmp_path):
-    one = create_app({"DATA_DIR": str(tmp_path / "1"), "EXECUTOR": "thread"})
-    two = create_app({"DATA_DIR": str(tmp_path / "2"), "EXECUTOR": "thread"})
+def test_two_apps_are_independent(make_app, tmp_path):
+    one = make_app({"DATA_DIR": str(tmp_path / "1"), "EXECUTOR": "thread"})
+    two = make_app({"DATA_DIR": str(tmp_path / "2"), "EXECUTOR": "thread"})
     assert one.extensions["faceguard"].registry is not two.extensions["faceguard"].registry
     for a in (one, two):
         a.extensions["faceguard"].shutdown()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from app.batch import BatchService
 from app.jobs import FileEntry, Job
@@ -50,6 +51,7 @@ def run(service: BatchService, job: Job, options: Options = Options()) -> dict:
     return {f["name"]: f for f in snapshot["files"]}
 
 
+@pytest.mark.slow  # worker processes
 def test_worker_processes_redact_real_photos(tmp_path, astronaut):
     service = BatchService(2, kind="process")
     try:
@@ -65,6 +67,7 @@ def test_worker_processes_redact_real_photos(tmp_path, astronaut):
         service.shutdown()
 
 
+@pytest.mark.slow  # worker processes
 def test_a_worker_process_that_dies_fails_only_its_photo(tmp_path):
     grey, red = np.full((64, 64, 3), 128, np.uint8), np.zeros((64, 64, 3), np.uint8)
     red[:, :, 2] = 255

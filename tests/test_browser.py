@@ -12,6 +12,8 @@ import pytest
 
 from tests.helpers import ROOT, encode, make_zip, start_server, stop_server
 
+pytestmark = pytest.mark.slow  # real servers and browsers: the slow tier
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]' installs playwright")
 if not Path(CHROMIUM).exists():

@@ -66,6 +66,7 @@ def test_cli_on_a_folder_and_a_zip(tmp_path, astronaut, capsys):
     assert "skipped: in/notes.txt: Not an image file." in err
 
 
+@pytest.mark.slow  # the command in a process of its own, with worker processes
 def test_cli_exit_code_and_no_output_for_a_failed_file(tmp_path, astronaut):
     src = tmp_path / "in"
     src.mkdir()

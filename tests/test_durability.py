@@ -10,9 +10,10 @@ import time
 import zipfile
 
 import cv2
+import pytest
 import requests
 
-from app import create_app, service
+from app import service
 from app.folder import JobFolder
 from app.pipeline.presets import build_detector
 from tests.helpers import (
@@ -26,6 +27,7 @@ from tests.helpers import (
 )
 
 
+@pytest.mark.slow  # a real server killed with SIGKILL
 def test_sigkill_mid_job_then_restart_resumes(tmp_path, astronaut):
     data = tmp_path / "jobs"
     proc, base = start_server(data)
@@ -60,26 +62,26 @@ def test_sigkill_mid_job_then_restart_resumes(tmp_path, astronaut):
         stop_server(proc)
 
 
-def test_expired_jobs_are_deleted_and_a_restart_cleans_them(tmp_path, astronaut):
-    app = create_app({"DATA_DIR": str(tmp_path), "RESULT_TTL": 3600})
+def test_expired_jobs_are_deleted_and_a_restart_cleans_them(make_app, tmp_path, astronaut):
+    app = make_app({"DATA_DIR": str(tmp_path), "RESULT_TTL": 3600})
     guard, client = app.extensions["faceguard"], app.test_client()
     job_id = finish(app, post_job(client, [("a.jpg", encode(astronaut))], preset="fast"))["id"]
     assert guard.expire(now=time.time() + 60) == []
     assert (tmp_path / job_id).is_dir()
     guard.shutdown()
 
-    later = create_app({"DATA_DIR": str(tmp_path), "RESULT_TTL": 3600})  # a restart finds it, still fresh
+    later = make_app({"DATA_DIR": str(tmp_path), "RESULT_TTL": 3600})  # a restart finds it, still fresh
     assert later.test_client().get(f"/api/jobs/{job_id}").get_json()["state"] == "done"
     later.extensions["faceguard"].shutdown()
 
-    expired = create_app({"DATA_DIR": str(tmp_path), "RESULT_TTL": 0})  # expired while it was down
+    expired = make_app({"DATA_DIR": str(tmp_path), "RESULT_TTL": 0})  # expired while it was down
     assert not (tmp_path / job_id).exists()
     assert expired.test_client().get(f"/api/jobs/{job_id}").status_code == 404
     expired.extensions["faceguard"].shutdown()
 
 
-def test_a_torn_journal_line_means_that_file_is_redone(tmp_path, astronaut):
-    app = create_app({"DATA_DIR": str(tmp_path)})
+def test_a_torn_journal_line_means_that_file_is_redone(make_app, tmp_path, astronaut):
+    app = make_app({"DATA_DIR": str(tmp_path)})
     job_id = finish(app, post_job(app.test_client(), [("a.jpg", encode(astronaut)), ("b.jpg", encode(astronaut))],
                                   preset="fast"))["id"]
     app.extensions["faceguard"].shutdown()
@@ -97,16 +99,16 @@ def test_a_torn_journal_line_means_that_file_is_redone(tmp_path, astronaut):
     assert sum(len(f.regions) for f in reloaded.files) == 1
 
 
-def gated_app(tmp_path, gate: threading.Event):
+def gated_app(make_app, tmp_path, gate: threading.Event):
     def factory(options):  # holds every image until the test opens the gate
         real = build_detector("fast")
         return lambda image: gate.wait(60) and real(image)
-    return create_app({"DATA_DIR": str(tmp_path), "EXECUTOR": "thread", "DETECTOR_FACTORY": factory})
+    return make_app({"DATA_DIR": str(tmp_path), "EXECUTOR": "thread", "DETECTOR_FACTORY": factory})
 
 
-def test_unwritable_outputs_fail_each_file_with_a_clear_error(tmp_path, astronaut):
+def test_unwritable_outputs_fail_each_file_with_a_clear_error(make_app, tmp_path, astronaut):
     gate = threading.Event()
-    app = gated_app(tmp_path, gate)
+    app = gated_app(make_app, tmp_path, gate)
     client = app.test_client()
     job_id = post_job(client, [("a.jpg", encode(astronaut)), ("b.jpg", encode(astronaut))]).get_json()["id"]
     JobFolder(tmp_path / job_id).outputs.rmdir()
@@ -120,12 +122,12 @@ def test_unwritable_outputs_fail_each_file_with_a_clear_error(tmp_path, astronau
     app.extensions["faceguard"].shutdown()
 
 
-def test_a_full_disk_while_saving_results_fails_the_job(tmp_path, astronaut, monkeypatch):
+def test_a_full_disk_while_saving_results_fails_the_job(make_app, tmp_path, astronaut, monkeypatch):
     def full_disk(job):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(service, "write_result_zip", full_disk)
-    app = create_app({"DATA_DIR": str(tmp_path)})
+    app = make_app({"DATA_DIR": str(tmp_path)})
     client = app.test_client()
     snap = finish(app, post_job(client, [("a.jpg", encode(astronaut))], preset="fast"))
     assert snap["state"] == "failed" and "disk is full" in snap["error"]

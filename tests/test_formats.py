@@ -83,7 +83,8 @@ def test_animations_keep_every_frame_their_timing_and_loop(tmp_path, astronaut, 
 def test_an_mpo_keeps_both_pictures_each_redacted(tmp_path, astronaut, detector):
     source, output = tmp_path / "stereo.jpg", tmp_path / "out.jpg"
     rgb(astronaut).save(source, format="MPO", save_all=True, append_images=[rgb(np.roll(astronaut, 8, axis=1))])
-    assert Image.open(source).format == "MPO"
+    with Image.open(source) as img:
+        assert img.format == "MPO"
     result = process_image(source, output, detector, Options(preset="balanced"))
     with Image.open(output) as img:
         assert img.format == "MPO" and img.n_frames == 2
@@ -145,7 +146,8 @@ def test_a_bmp_with_an_alpha_mask_keeps_its_alpha(tmp_path, astronaut, detector)
     alpha[:, :100] = 0
     source, output = tmp_path / "a.bmp", tmp_path / "out.bmp"
     source.write_bytes(bmp_with_alpha_mask(np.dstack([astronaut, alpha])))
-    assert Image.open(source).mode == "RGBA"
+    with Image.open(source) as img:
+        assert img.mode == "RGBA"
     process_image(source, output, detector, Options(preset="balanced"))
     with Image.open(output) as img:
         assert img.mode == "RGBA"

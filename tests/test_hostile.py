@@ -12,7 +12,6 @@ import cv2
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from app import create_app
 from tests.helpers import encode, finish, make_zip, post_job, result_zip
 
 
@@ -127,8 +126,8 @@ def test_names_stay_distinct(app, client, astronaut):
     assert len({n.casefold() for n in names}) == len(names)
 
 
-def test_too_many_files_is_refused_before_any_work(tmp_path, astronaut):
-    app = create_app({"DATA_DIR": str(tmp_path), "MAX_FILES": 3, "EXECUTOR": "thread"})
+def test_too_many_files_is_refused_before_any_work(make_app, tmp_path, astronaut):
+    app = make_app({"DATA_DIR": str(tmp_path), "MAX_FILES": 3, "EXECUTOR": "thread"})
     archive = make_zip({f"{i}.jpg": encode(astronaut) for i in range(5)})
     response = post_job(app.test_client(), [("many.zip", archive)])
     assert response.status_code == 413 and "limit is 3" in response.get_json()["error"]

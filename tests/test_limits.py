@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from werkzeug.test import EnvironBuilder
 
-from app import FORM_FIELDS, create_app, ingest, store
+from app import FORM_FIELDS, ingest, store
 from tests.helpers import encode, make_zip, post_job
 
 
 @pytest.fixture
-def small_app(tmp_path):
+def small_app(make_app, tmp_path):
     """An app with small limits and a detector that finds nothing (detection is not the point here)."""
-    app = create_app({"DATA_DIR": str(tmp_path / "jobs"), "EXECUTOR": "thread", "WORKERS": 1,
+    app = make_app({"DATA_DIR": str(tmp_path / "jobs"), "EXECUTOR": "thread", "WORKERS": 1,
                       "MAX_FILES": 3, "MAX_CONTENT_LENGTH": 100_000,
                       "DETECTOR_FACTORY": lambda _options: (lambda image: [])})
     yield app

@@ -9,7 +9,6 @@ import unicodedata
 import numpy as np
 import pytest
 
-from app import create_app
 from app.folder import JobFolders
 from app.ingest import Intake, NameBook, clean_name
 from app.jobs import FileEntry, Job
@@ -149,8 +148,8 @@ def test_original_names_survive_a_restart(tmp_path):
     assert "original_name" not in loaded.files[1].report()
 
 
-def test_result_zip_names_extract_everywhere(tmp_path):
-    app = create_app({"DATA_DIR": str(tmp_path / "jobs"), "WORKERS": 2, "EXECUTOR": "thread",
+def test_result_zip_names_extract_everywhere(make_app, tmp_path):
+    app = make_app({"DATA_DIR": str(tmp_path / "jobs"), "WORKERS": 2, "EXECUTOR": "thread",
                       "DETECTOR_FACTORY": lambda _options: (lambda image: [])})
     client = app.test_client()
     jpg, png = encode(np.full((16, 16, 3), 90, np.uint8)), encode(np.full((16, 16, 3), 90, np.uint8), ".png")

@@ -13,6 +13,8 @@ import requests
 
 from tests.helpers import encode, start_server, stop_server, wait_done
 
+pytestmark = pytest.mark.slow  # real servers and browsers: the slow tier
+
 
 @pytest.fixture
 def server(tmp_path):

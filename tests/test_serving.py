@@ -17,6 +17,8 @@ from tests.helpers import (
     wait_done,
 )
 
+pytestmark = pytest.mark.slow  # real servers and browsers: the slow tier
+
 FOREIGN = "http://evil.example"
 
 

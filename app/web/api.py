@@ -87,10 +87,14 @@ def create_job():
     options = _options(request.form)
     job_id = secrets.token_hex(16)
     folder = _guard().folders.of(job_id)
-    with _storing(folder):
-        intake = _collect(folder, uploads)
-        job = Job(id=job_id, directory=folder.path, files=intake.entries, options=options.describe())
-        _guard().start(job)
+    try:
+        with _storing(folder):
+            intake = _collect(folder, uploads)
+            job = Job(id=job_id, directory=folder.path, files=intake.entries, options=options.describe())
+            _guard().start(job)
+    finally:
+        for upload in request.files.values():  # Werkzeug's spooled copies: gone now, not when collected
+            upload.close()
     return {"id": job_id, "status_url": url_for("api.job_status", job_id=job_id),
             "result_url": url_for("api.job_result", job_id=job_id)}, 202
 
