@@ -56,7 +56,11 @@ class JobService:
                               self._started, self._done)
 
     def _started(self, key: Hashable) -> None:
-        self.registry.start(key[0])  # a job waiting behind others stays queued until now
+        """Mark a job running as its first photo goes to a worker (each worker holds one running, one ready).
+
+        Until then the job waits behind others' photos, and says so: queued.
+        """
+        self.registry.start(key[0])
 
     def _done(self, key: Hashable, done: Done) -> None:
         """Write a file's result, record how it ended (journal first, then the original goes)."""

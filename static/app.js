@@ -229,7 +229,8 @@
     $("bar").setAttribute("aria-valuenow", String(pct));
     $("counts").textContent = t("counts", { n: snap.processed, total: snap.total, faces: snap.faces }) +
       (snap.failed ? t("countsFailed", { failed: snap.failed }) : "") + (finished ? "" : etaText(snap));
-    $("job-title").textContent = !finished ? t("working") : snap.state === "done" ? t("done") : t("failedTitle");
+    $("job-title").textContent = snap.state === "queued" ? t("queued") : !finished ? t("working")
+      : snap.state === "done" ? t("done") : t("failedTitle");
     const list = $("files");
     list.replaceChildren();
     snap.files.forEach((f, index) => {
@@ -275,7 +276,7 @@
       pollTimer = setTimeout(poll, 400);
       return;
     }
-    if (snap.error) showError("eOther", { status: snap.state, detail: reason(snap.error) });
+    if (snap.error) showError("eOther", { status: snap.state, detail: snap.error });
     if (snap.state === "done") {
       $("download").href = job.result_url;
       $("download").hidden = false;

@@ -165,3 +165,21 @@ def test_preview_of_a_redacted_photo(app, client, astronaut):
     for path in (f"/api/jobs/{snap['id']}/files/1/preview", f"/api/jobs/{snap['id']}/files/9/preview",
                  "/api/jobs/" + "0" * 32 + "/files/0/preview"):
         assert client.get(path).status_code == 404
+
+
+def test_a_job_behind_another_shows_queued_until_its_turn(make_app, astronaut):
+    gate = threading.Event()
+
+    def held(_options):  # every photo waits at the gate: the first job holds the only worker
+        return lambda image: gate.wait(60) and []
+
+    app = make_app({"WORKERS": 1, "DETECTOR_FACTORY": held})
+    client = app.test_client()
+    small = encode(cv2.resize(astronaut, (64, 64)))
+    first = post_job(client, [(f"{i}.jpg", small) for i in range(3)]).get_json()
+    second = post_job(client, [("later.jpg", small)]).get_json()
+    assert client.get(first["status_url"]).get_json()["state"] == "running"
+    assert client.get(second["status_url"]).get_json()["state"] == "queued"  # its photo has not reached a worker
+    gate.set()
+    assert app.extensions["faceguard"].wait(second["id"], 60)["state"] == "done"
+    assert app.extensions["faceguard"].wait(first["id"], 60)["state"] == "done"
