@@ -55,7 +55,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _options_for(config: dict[str, Any], job: Job) -> Options:
     """A job's frozen options: the person's choices, recorded with the job, and the server's settings."""
     return Options.from_config(config, method=job.options["method"], boxes=job.options["boxes"],
-                               preset=job.options["preset"])
+                               preset=job.options["preset"], reencode=job.options.get("reencode", False))
 
 
 def _first_detector(config: dict[str, Any]) -> Options | None:

@@ -76,6 +76,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--preset", choices=list(PRESETS), default=None,
                         help="how hard to look for faces (default: balanced). "
                              + " ".join(p.summary for p in PRESETS.values()))
+    parser.add_argument("--reencode", action="store_true",
+                        help="decode and encode JPEGs again, as other formats are (default: only the blocks "
+                             "under the faces change; the rest of the JPEG is copied as it is)")
     parser.add_argument("--workers", type=int, default=0, help="worker processes (default: one per CPU)")
     parser.add_argument("--regions", type=Path, metavar="REPORT", default=None,
                         help="redact exactly the regions a report.json lists for each file (edit a run's report, "
@@ -298,7 +301,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir: Path = args.output
     plan = _plan(args.inputs, out_dir)
     given = _given_regions(args.regions)
-    options = Options.from_config(config, method=args.method, boxes=args.boxes, preset=preset)
+    options = Options.from_config(config, method=args.method, boxes=args.boxes, preset=preset, reencode=args.reencode)
     with tempfile.TemporaryDirectory(prefix="faceguard-") as work:
         entries = _take(plan, Path(work), out_dir, config)
         if not entries:

@@ -47,6 +47,8 @@ class FileEntry:
     written_as: str | None = None  # the format written, where it differs (HEIC and AVIF become JPEG)
     code: str | None = None  # the error's stable code (see outcomes.FileError), for programs and the page
     removed: list[Region] = field(default_factory=list)  # detector's regions a person removed in the review
+    mode: str | None = None  # a JPEG written: "lossless" (only the faces' blocks changed) or "reencoded"
+    mode_reason: str | None = None  # why it was re-encoded (or how a lossless one keeps its orientation)
 
     def summary(self) -> dict[str, Any]:
         """What the progress endpoint shows of the file."""
@@ -63,6 +65,7 @@ class FileEntry:
         self.state, self.code, self.error = FileState.DONE, None, None
         self.width, self.height, self.regions = outcome.width, outcome.height, list(outcome.regions)
         self.frames, self.format, self.written_as = outcome.frames, outcome.format, outcome.written_as
+        self.mode, self.mode_reason = outcome.mode, outcome.mode_reason
 
     def to_state(self) -> dict[str, Any]:
         """The file as the journal keeps it: the report's fields plus where its files are."""
@@ -78,6 +81,7 @@ class FileEntry:
                     state=FileState(state["state"]), error=state["error"], code=state.get("code"))
         entry.width, entry.height = state.get("width"), state.get("height")
         entry.frames, entry.format, entry.written_as = state.get("frames"), state.get("format"), state.get("written_as")
+        entry.mode, entry.mode_reason = state.get("mode"), state.get("mode_reason")
         entry.regions = [Region.from_description(d) for d in state.get("detections", [])]
         entry.removed = [Region.from_description(d) for d in state.get("removed", [])]
         return entry
@@ -87,6 +91,7 @@ class FileEntry:
         return {**self.summary(), "width": self.width, "height": self.height,
                 "redacted_share": None if share is None else round(share, 4),
                 "format": self.format, "written_as": self.written_as, "frames": self.frames,
+                "mode": self.mode, "mode_reason": self.mode_reason,
                 "regions": [r.box() for r in self.regions],
                 "detections": [r.describe() for r in self.regions],
                 **({"removed": [r.describe() for r in self.removed]} if self.removed else {}),

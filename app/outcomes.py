@@ -40,6 +40,8 @@ class ImageResult:
     frames: int = 1
     format: str | None = None  # as read
     written_as: str | None = None  # as written, where it differs (HEIC and AVIF become JPEG)
+    mode: str | None = None  # JPEGs written: "lossless" (only the faces' blocks changed) or "reencoded"
+    mode_reason: str | None = None  # why re-encoded; for lossless, where the orientation was kept in EXIF
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def encode(picture: Picture, frames: list[np.ndarray], quality: int) -> bytes:
             raise ImageError("The redacted pages could not be encoded as a 16-bit TIFF.", "unsupported")
         return buffer.tobytes()
     if len(frames) == 1 and (kind in ("JPEG", "PNG") or deep):
-        return _with_profile(_opencv(frames[0], kind, quality), kind, info.icc)
+        return with_profile(_opencv(frames[0], kind, quality), kind, info.icc)
     if kind == "BMP" and frames[0].ndim == 3 and frames[0].shape[2] == 4:
         return _bmp_with_alpha(frames[0])
     return _pillow(picture, frames, kind, quality)
@@ -59,7 +59,7 @@ def _opencv(frame: np.ndarray, kind: str, quality: int) -> bytes:
     return buffer.tobytes()
 
 
-def _with_profile(data: bytes, kind: str, icc: bytes | None) -> bytes:
+def with_profile(data: bytes, kind: str, icc: bytes | None) -> bytes:
     """Put an ICC profile into an encoded JPEG (APP2 segments) or PNG (an iCCP chunk)."""
     if not icc:
         return data

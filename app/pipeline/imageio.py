@@ -223,19 +223,25 @@ def written_format(info: ImageInfo) -> str:
 
 
 def preview_bytes(source: Source, longest: int = 480) -> bytes:
-    """A small JPEG of an image the product wrote (already redacted, already upright): its first frame."""
+    """A small JPEG of an image the product wrote (already redacted), upright: its first frame.
+
+    A JPEG written losslessly may keep its orientation in EXIF (see `lossless`): it is applied.
+    """
     try:
         with _open(_bytes(source)) as img:
             img.thumbnail((longest, longest), Image.Resampling.LANCZOS)
             out = io.BytesIO()
-            img.convert("RGB").save(out, format="JPEG", quality=80)
+            ImageOps.exif_transpose(img).convert("RGB").save(out, format="JPEG", quality=80)
             return out.getvalue()
     except (OSError, ValueError) as exc:
         raise ImageError("The redacted photo could not be read back for a preview.") from exc
 
 
-def viewable_bytes(source: Source, upright: bool = False) -> bytes:
-    """A full-size JPEG of a photo's first frame for a browser (`upright`: EXIF orientation applied)."""
+def viewable_bytes(source: Source, upright: bool = True) -> bytes:
+    """A full-size JPEG of a photo's first frame for a browser (`upright`: EXIF orientation applied).
+
+    Upright by default: a JPEG written losslessly may keep its orientation in EXIF.
+    """
     try:
         with _open(_bytes(source)) as img:
             img.seek(0)

@@ -26,6 +26,7 @@ class Preset:
     smallest_face: str  # the smallest face it promises to find, in plain words
     build: Callable[[float | None], Detector]
     engines: tuple[str, ...]
+    sees: int | None = None  # the longest side its looks need (a JPEG is decoded smaller for them); None: all
 
 
 def _mediapipe_problem() -> str | None:
@@ -94,7 +95,7 @@ def _thorough(threshold: float | None) -> Detector:
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("fast", "Fast: one quick look at each quarter turn. For portraits and close-ups; misses small faces.",
-           "faces at least 1/8 of the photo's height", _fast, ("centerface", "mediapipe")),
+           "faces at least 1/8 of the photo's height", _fast, ("centerface", "mediapipe"), sees=640),
     Preset("balanced", "Balanced: finds small faces in group photos and crowds, in any orientation.",
            "faces from 20 px, in photos of any size", _balanced, ("centerface", "mediapipe")),
     Preset("thorough", "Thorough: also blurs faces it is less sure of, down to 10 px; misses least, "

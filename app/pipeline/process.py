@@ -10,8 +10,9 @@ import numpy as np
 from app.errors import ImageError
 from app.folder import write_atomic
 from app.outcomes import ImageResult, Region
-from app.pipeline import encoding, imageio, presets, redact, resample
+from app.pipeline import encoding, imageio, lossless, presets, redact, resample
 from app.pipeline.detect import Detector
+from app.pipeline.formats import sniff
 
 
 @dataclass(frozen=True)
@@ -25,18 +26,20 @@ class Options:
     padding: float = 0.2
     jpeg_quality: int = 92
     max_pixels: int = 100_000_000
+    reencode: bool = False  # JPEGs too are decoded and encoded again (no lossless path)
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], *, method: str, boxes: bool, preset: str) -> Options:
+    def from_config(cls, config: dict[str, Any], *, method: str, boxes: bool, preset: str,
+                    reencode: bool = False) -> Options:
         """Combine a person's choices for one job with the server's settings."""
         return cls(method=method, boxes=boxes, preset=preset, threshold=config["DETECTION_THRESHOLD"],
                    padding=config["BOX_PADDING"], jpeg_quality=config["JPEG_QUALITY"],
-                   max_pixels=config["MAX_PIXELS"])
+                   max_pixels=config["MAX_PIXELS"], reencode=reencode)
 
     def describe(self) -> dict[str, Any]:
         """What the job records of its options: the preset and the engines it runs."""
         return {"method": self.method, "boxes": self.boxes, "preset": self.preset,
-                "engines": list(presets.PRESETS[self.preset].engines)}
+                "engines": list(presets.PRESETS[self.preset].engines), **({"reencode": True} if self.reencode else {})}
 
 
 # Faces a crowd vouched for (faint on their own) are added only while the photo stays at most
@@ -58,9 +61,49 @@ def redact_bytes(data: bytes, detector: Detector | None, options: Options,
     """Redact every face found in every frame of a photo's bytes; return the new file's bytes.
 
     With `given` (a review's regions, in output pixels), those exact rectangles are redacted
-    instead, and nothing is detected. Fail closed: any error raises, and no bytes exist for
-    an image that could not be redacted in every one of its frames.
+    instead, and nothing is detected. A JPEG is redacted in its DCT blocks where it can be
+    (`lossless`), else decoded and encoded again (`mode_reason` in the result says why). Fail
+    closed: any error raises, and no bytes exist for an image that could not be redacted in
+    every one of its frames.
     """
+    reason, coding = "re-encoding was asked for" if options.reencode else None, False
+    if reason is None and sniff(data[:32]) == "JPEG":
+        try:
+            return _lossless(data, detector, options, given)
+        except lossless.Fallback as fallback:  # what was found is redacted without looking again
+            reason, coding = fallback.reason, fallback.coding
+            given = given if fallback.regions is None else fallback.regions
+    try:
+        return _reencode(data, detector, options, given, reason)
+    except ImageError as exc:
+        if not coding or exc.code != "unreadable":
+            raise
+        raise ImageError(f"This JPEG cannot be processed: the lossless path does not take its {reason}, "
+                         "and it cannot be decoded to be written again.", "unsupported") from exc
+
+
+def _lossless(data: bytes, detector: Detector | None, options: Options,
+              given: list[Region] | None) -> tuple[bytes, ImageResult]:
+    """Redact a JPEG in its DCT blocks, detecting on a smaller decode where the preset allows it."""
+    source = lossless.open_source(data, options.max_pixels)
+    found = given_in(given, 0) if given is not None else find_regions(
+        source.preview(presets.PRESETS[options.preset].sees), detector, options, size=source.size)
+    try:
+        out, note = lossless.write(source, found, options.method, options.boxes)
+    except lossless.Fallback as fallback:
+        fallback.regions = found
+        raise
+    return out, ImageResult(*source.size, found, 1, "JPEG", None, "lossless", note)
+
+
+def given_in(given: list[Region], frame: int) -> list[Region]:
+    """The given regions of one frame."""
+    return [r for r in given if r.frame == frame]
+
+
+def _reencode(data: bytes, detector: Detector | None, options: Options, given: list[Region] | None,
+              reason: str | None) -> tuple[bytes, ImageResult]:
+    """Decode every frame, redact its pixels and encode it again (JPEGs at `jpeg_quality`)."""
     picture = imageio.read_image(data, options.max_pixels)
     regions: list[Region] = []
     redacted = []
@@ -68,20 +111,30 @@ def redact_bytes(data: bytes, detector: Detector | None, options: Options,
         if given is None:
             found = find_regions(pixels, detector, options, index)
         else:
-            found = [r for r in given if r.frame == index]
+            found = given_in(given, index)
         # The decoded pixels belong to this call alone; the detector is done with them.
         redacted.append(redact.redact_in_place(pixels, [r.box() for r in found], options.method, options.boxes))
         regions += found
     out = encoding.encode(picture, redacted, options.jpeg_quality)
     written = imageio.written_format(picture.info)
     height, width = picture.frames[0].shape[:2]
+    jpeg = written in ("JPEG", "MPO")
+    if jpeg and reason is None:
+        reason = f"converted from {picture.info.format}"
     return out, ImageResult(width, height, regions, len(picture.frames), picture.info.format,
-                            written if written != picture.info.format else None)
+                            written if written != picture.info.format else None,
+                            "reencoded" if jpeg else None, reason if jpeg else None)
 
 
-def find_regions(pixels: np.ndarray, detector: Detector, options: Options, frame: int = 0) -> list[Region]:
-    """The rectangles to redact in one frame: every face found, grown by the padding, within the budget."""
+def find_regions(pixels: np.ndarray, detector: Detector, options: Options, frame: int = 0,
+                 size: tuple[int, int] | None = None) -> list[Region]:
+    """The rectangles to redact in one frame: every face found, grown by the padding, within the budget.
+
+    `size`: the frame's width and height where `pixels` is a smaller copy of it (boxes are scaled up).
+    """
     height, width = pixels.shape[:2]
+    sx, sy = (size[0] / width, size[1] / height) if size else (1.0, 1.0)
+    width, height = size or (width, height)
     try:
         faces = detector(resample.for_detection(pixels))
     except Exception as exc:  # a detector fault must fail the file, never skip redaction
@@ -89,7 +142,8 @@ def find_regions(pixels: np.ndarray, detector: Detector, options: Options, frame
     regions = []
     budget = redact.Budget(width, height, MOST_VOUCHED)
     for face in sorted(faces, key=lambda f: (f.margin > 1, -f.score)):  # sure faces first, then the crowd's
-        rect = redact.expand((face.x, face.y, face.w, face.h), options.padding * face.margin, width, height)
+        box = (face.x * sx, face.y * sy, face.w * sx, face.h * sy)
+        rect = redact.expand(box, options.padding * face.margin, width, height)
         if rect is None or (face.margin > 1 and not budget.fits(rect)):
             continue
         budget.add(rect)

@@ -45,7 +45,8 @@ def _options(form) -> Options:
     reason = problem(preset)
     if reason:
         raise BadRequest(reason)
-    return Options.from_config(config, method=method, boxes=boxes, preset=preset)
+    reencode = _flag(form, "reencode", "1 (decode and encode JPEGs again) or 0 (only the faces' blocks change)")
+    return Options.from_config(config, method=method, boxes=boxes, preset=preset, reencode=reencode)
 
 
 def _flag(form, field: str, meaning: str) -> bool:

@@ -1,0 +1,376 @@
+"""JPEGs redacted in their DCT blocks: every coefficient outside the faces kept, no detail inside them,
+the picture's tables and ICC profile kept and every other piece of metadata gone, orientation, fallbacks."""
+from __future__ import annotations
+
+import ctypes
+import io
+import json
+import struct
+from ctypes import POINTER, byref, c_short, c_size_t, c_ubyte
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+from app.errors import ImageError
+from app.outcomes import Region
+from app.pipeline import (
+    encoding,
+    imageio,
+    lossless,
+    markers,
+    orientation,
+    redact,
+    turbo,
+)
+from app.pipeline.detect import FaceBox
+from app.pipeline.presets import build_detector
+from app.pipeline.process import Options, redact_bytes
+from tests.helpers import finish, post_job, result_zip
+from tests.test_redact import detail
+
+FACE = (170, 40, 120, 150)  # the astronaut's head, as a region (x, y, w, h)
+SAMPLING = {"444": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444, "422": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
+            "420": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420}
+# Detection is not the point here: the fixed boxes are in full-size pixels, and `balanced` decodes in full.
+EXACT = Options(preset="balanced", padding=0.0)
+
+
+def jpeg(pixels: np.ndarray, sampling: str = "420", quality: int = 90, progressive: bool = False,
+         restart: int = 0) -> bytes:
+    """Encode with OpenCV's libjpeg-turbo: a chroma sampling ("grey": one component), progressive, restarts."""
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_PROGRESSIVE, int(progressive),
+              cv2.IMWRITE_JPEG_RST_INTERVAL, restart]
+    if sampling == "grey":
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+    else:
+        params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, SAMPLING[sampling]]
+    ok, buffer = cv2.imencode(".jpg", pixels, params)
+    assert ok
+    return buffer.tobytes()
+
+
+def compress(pixels: np.ndarray, **params: int) -> bytes:
+    """Encode with the bundled library's tj3Compress8/12, with TurboJPEG parameters (twelve=1: 12-bit)."""
+    lib, handle = turbo.library(), turbo.library().tj3Init(0)
+    buffer, size = POINTER(c_ubyte)(), c_size_t(0)
+    try:
+        for name, value in {"QUALITY": 90, "SUBSAMP": 2, **params}.items():
+            if name != "TWELVE":
+                assert lib.tj3Set(handle, getattr(turbo, f"P_{name}"), value) == 0, lib.tj3GetErrorStr(handle)
+        height, width = pixels.shape[:2]
+        if params.get("TWELVE"):
+            deep = np.ascontiguousarray(pixels.astype(np.int16) * 16)
+            status = lib.tj3Compress12(handle, deep.ctypes.data_as(POINTER(c_short)), width, 0, height,
+                                       turbo.PF_BGR, byref(buffer), byref(size))
+        else:
+            status = lib.tj3Compress8(handle, np.ascontiguousarray(pixels).ctypes.data_as(POINTER(c_ubyte)),
+                                      width, 0, height, turbo.PF_BGR, byref(buffer), byref(size))
+        assert status == 0, lib.tj3GetErrorStr(handle)
+        return ctypes.string_at(buffer, size.value)
+    finally:
+        lib.tj3Free(buffer)
+        lib.tj3Destroy(handle)
+
+
+def coefficients(data: bytes, op: int = turbo.XOP_NONE) -> list[np.ndarray]:
+    """Every component's quantised blocks, (rows, cols, 64), read back through the library (turned by `op`)."""
+    rows: dict[int, dict[int, np.ndarray]] = {}
+
+    def grab(coeffs, array, plane, component, _index, _transform):
+        if array.y // 8 < plane.h // 8:
+            rows.setdefault(component, {})[array.y // 8] = np.ctypeslib.as_array(
+                coeffs, shape=(array.w // 8, 64)).copy()
+        return 0
+
+    flags = turbo.XOPT_NOOUTPUT | (turbo.XOPT_PERFECT if op else 0)
+    turbo.transform(data, op, flags, turbo.CustomFilter(grab))
+    return [np.stack([found[r] for r in sorted(found)]) for _, found in sorted(rows.items())]
+
+
+def blocks_under(rects: list[tuple[int, int, int, int]], frame: markers.Frame, component: int,
+                 shape: tuple[int, ...], turned: bool = False) -> np.ndarray:
+    """The blocks of a component under rectangles grown to the MCU grid: the only ones that may change."""
+    pairs = [(1, 1)] if len(frame.components) == 1 else [(c.h, c.v) for c in frame.components]
+    pairs = [(v, h) for h, v in pairs] if turned else pairs
+    hmax, vmax = max(h for h, _ in pairs), max(v for _, v in pairs)
+    mw, mh = 8 * hmax, 8 * vmax
+    bw, bh = mw // pairs[component][0], mh // pairs[component][1]
+    mask = np.zeros(shape[:2], bool)
+    for x, y, w, h in rects:
+        left, top = x // mw * mw, y // mh * mh
+        right, bottom = -(-(x + w) // mw) * mw, -(-(y + h) // mh) * mh
+        mask[top // bh:bottom // bh, left // bw:right // bw] = True
+    return mask
+
+
+def fixed(*boxes):
+    """A detector that finds the same boxes in whatever it is shown."""
+    return lambda _image: [FaceBox(*box, 0.9, "fixed") for box in boxes]
+
+
+def decoded(data: bytes) -> np.ndarray:
+    """The pixels as a viewer shows them (OpenCV applies the EXIF orientation)."""
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+
+def assert_only_blocks_under(before: list[np.ndarray], after: list[np.ndarray], rects, frame: markers.Frame,
+                             turned: bool = False) -> None:
+    assert len(before) == len(after)
+    for component, (old, new) in enumerate(zip(before, after)):
+        assert old.shape == new.shape
+        under = blocks_under(rects, frame, component, old.shape, turned)
+        assert np.array_equal(old[~under], new[~under]), f"component {component} changed outside the regions"
+        assert (old[under] != new[under]).any(axis=-1).mean() > 0.5, f"component {component} was not redacted"
+
+
+@pytest.mark.parametrize("layout", ["444", "422", "420", "grey", "progressive", "restarts"])
+def test_outside_the_faces_every_coefficient_is_the_input_s(astronaut, layout):
+    source = jpeg(astronaut, "420" if layout in ("progressive", "restarts") else layout,
+                  progressive=layout == "progressive", restart=4 if layout == "restarts" else 0)
+    out, result = redact_bytes(source, fixed(FACE), EXACT)
+    assert (result.mode, result.mode_reason, result.regions[0].box()) == ("lossless", None, list(FACE))
+    frame = markers.read_frame(source)
+    assert_only_blocks_under(coefficients(source), coefficients(out), [FACE], frame)
+    written = markers.read_frame(out)
+    assert written.progressive == (layout == "progressive")  # SOF2 in, SOF2 out
+    assert [(c.h, c.v, c.table) for c in written.components] == [(c.h, c.v, c.table) for c in frame.components]
+    assert all(np.array_equal(written.tables[k], frame.tables[k]) for k in frame.tables)
+    assert (0xDD in dict(markers.segments(source))) == (layout == "restarts")
+    assert 0.85 < len(out) / len(source) < 1.05
+
+
+@pytest.mark.parametrize("method", ["blur", "pixelate", "fill"])
+@pytest.mark.parametrize("scale", [0.5, 1, 4])
+def test_no_detail_of_the_face_survives_at_any_size(astronaut, method, scale):
+    photo = cv2.resize(astronaut, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    x, y, w, h = face = tuple(round(v * scale) for v in FACE)
+    source = jpeg(photo, quality=95)
+    out, result = redact_bytes(source, fixed(face), Options(method=method, preset="balanced", padding=0.0))
+    assert result.mode == "lossless"
+    before, after = photo[y:y + h, x:x + w], decoded(out)[y:y + h, x:x + w]
+    assert np.abs(after.astype(int) - before).mean() > 8
+    if method == "pixelate":  # sharp cell edges by design: no detail within the cells
+        assert _within_cells(after, 2) < 4 and _within_cells(before, 0) > 15
+    else:
+        assert detail(after) < (0.15 if method == "blur" else 0.02) * detail(before)
+    # and it is today's redaction, only quantised with the photo's own tables
+    again, _ = redact_bytes(source, fixed(face), Options(method=method, preset="balanced", padding=0.0, reencode=True))
+    assert np.abs(after.astype(int) - decoded(again)[y:y + h, x:x + w]).mean() < 3
+
+
+def _within_cells(pixels: np.ndarray, margin: int) -> float:
+    """The median spread of the pixels within each cell of `redact`'s pixelation of this area."""
+    h, w = pixels.shape[:2]
+    block = max(1, round(max(w, h) / 8))
+    nx, ny = max(1, w // block), max(1, h // block)
+    xs, ys = [round(i * w / nx) for i in range(nx + 1)], [round(j * h / ny) for j in range(ny + 1)]
+    cells = [pixels[ys[j] + margin:ys[j + 1] - margin, xs[i] + margin:xs[i + 1] - margin].reshape(-1, 3)
+             for j in range(ny) for i in range(nx)]
+    return float(np.median([cell.std(axis=0).mean() for cell in cells]))
+
+
+def test_outlines_are_whole_where_a_box_meets_the_block_grid(astronaut):
+    face = (160, 32, 128, 160)  # on the 16-pixel grid: the outline reaches into the blocks beside it
+    source = jpeg(astronaut, quality=95)
+    out, _ = redact_bytes(source, fixed(face), Options(boxes=True, preset="balanced", padding=0.0))
+    today, _ = redact_bytes(source, fixed(face), Options(boxes=True, preset="balanced", padding=0.0, reencode=True))
+    reach = redact.outline_thickness(512, 512)
+    x, y, w, h = face
+    area = (slice(y - reach, y + h + reach), slice(x - reach, x + w + reach))
+    assert np.abs(decoded(out)[area].astype(int) - decoded(today)[area]).mean() < 3
+    outside = (y - 1, slice(x, x + w))  # the outline's half outside the box, in the blocks above it
+    assert np.abs(decoded(out)[outside].astype(int) - decoded(source)[outside]).mean() > 40
+
+
+def _exif_with_gps_and_thumbnail(thumbnail: bytes) -> bytes:
+    """APP1 EXIF (little-endian TIFF): Make, a GPS IFD with a latitude, and IFD1 with a JPEG thumbnail."""
+    make = b"FaceGuardTestCam\x00"
+    ifd0 = struct.pack("<H", 2) + struct.pack("<HHII", 0x010F, 2, len(make), 86) + struct.pack("<HHII", 0x8825, 4, 1, 38)
+    gps = struct.pack("<H", 1) + struct.pack("<HHI", 1, 2, 2) + b"N\x00\x00\x00" + struct.pack("<I", 0)
+    ifd1 = (struct.pack("<H", 2) + struct.pack("<HHII", 0x0201, 4, 1, 103) + struct.pack("<HHII", 0x0202, 4, 1, len(thumbnail))
+            + struct.pack("<I", 0))
+    tiff = b"II*\x00" + struct.pack("<I", 8) + ifd0 + struct.pack("<I", 56) + gps + ifd1 + make + thumbnail
+    payload = b"Exif\x00\x00" + tiff
+    return b"\xff\xe1" + struct.pack(">H", 2 + len(payload)) + payload
+
+
+def _segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", 2 + len(payload)) + payload
+
+
+def test_metadata_is_dropped_but_the_tables_and_the_icc_profile_stay(astronaut):
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    thumbnail = jpeg(cv2.resize(astronaut, (64, 64)), quality=50)
+    xmp = b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta><exif:GPSLatitude>xmp-secret</exif:GPSLatitude></x:xmpmeta>"
+    iptc = b"\x1c\x02\x50\x00\x0biptc-secret"  # 2:80 By-line
+    photoshop = b"Photoshop 3.0\x00" + b"8BIM" + struct.pack(">H", 0x0404) + b"\x00\x00" + struct.pack(">I", len(iptc)) + iptc
+    extra = (_exif_with_gps_and_thumbnail(thumbnail) + _segment(0xE1, xmp) + _segment(0xED, photoshop)
+             + _segment(0xFE, b"comment-secret") + _segment(0xE2, b"FPXR\x00fpxr-secret"))
+    plain = encoding.with_profile(jpeg(astronaut), "JPEG", icc)
+    source = markers.with_segments(plain, extra) + b"trailing-secret"
+    with Image.open(io.BytesIO(source)) as img:  # the file is well-formed and holds it all
+        assert img.getexif().get_ifd(0x8825)[1] == "N" and img.info["icc_profile"] == icc
+    out, result = redact_bytes(source, fixed(FACE), EXACT)
+    assert result.mode == "lossless"
+    for secret in (b"FaceGuardTestCam", b"xmp-secret", b"iptc-secret", b"comment-secret", b"fpxr-secret",
+                   b"trailing-secret", b"Exif", b"8BIM"):
+        assert secret not in out
+    assert out.count(b"\xff\xd8") == 1 and out.endswith(b"\xff\xd9") and out.count(b"\xff\xd9") == 1  # no thumbnail
+    kept = markers.segments(out)
+    assert {marker for marker, _ in kept} <= {0xE0, 0xE2, 0xDB, 0xC0, 0xC4, 0xDA}
+    assert all(payload.startswith(b"ICC_PROFILE\x00") for marker, payload in kept if marker == 0xE2)
+    with Image.open(io.BytesIO(out)) as img:
+        assert img.info["icc_profile"] == icc and not img.getexif()
+
+
+def _portrait(astronaut: np.ndarray, width: int, height: int) -> np.ndarray:
+    """An upright portrait (width x height) cut from the astronaut photo around the face."""
+    return np.ascontiguousarray(cv2.resize(astronaut, (max(width, 512), max(height, 512)))[:height, 64:64 + width])
+
+
+@pytest.mark.parametrize("size,turned", [((384, 512), True), ((378, 500), False)])
+def test_orientation_6_is_applied_losslessly_where_the_grid_allows_else_kept_in_a_minimal_exif(astronaut, size, turned):
+    upright = _portrait(astronaut, *size)
+    stored = cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE)  # as a phone held upright stores it
+    plain = jpeg(stored)
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "FaceGuardTestCam"
+    source = markers.with_segments(plain, _segment(0xE1, exif.tobytes()))
+    face = (100, 40, 120, 150)  # upright pixels
+    out, result = redact_bytes(source, fixed(face), EXACT)
+    assert (result.mode, result.width, result.height) == ("lossless", *size)
+    frame, written = markers.read_frame(source), markers.read_frame(out)
+    with Image.open(io.BytesIO(out)) as img:
+        tags = dict(img.getexif())
+    if turned:
+        assert (written.width, written.height) == size and not tags and result.mode_reason is None
+        assert_only_blocks_under(coefficients(source, turbo.XOP_ROT90), coefficients(out), [face], frame, turned=True)
+    else:
+        assert (written.width, written.height) == (size[1], size[0]) and tags == {0x0112: 6}
+        assert "orientation 6 kept" in result.mode_reason and b"FaceGuardTestCam" not in out
+        stored_face = orientation.to_stored(face, 6, *size)
+        assert_only_blocks_under(coefficients(source), coefficients(out), [stored_face], frame)
+    shown = decoded(out)  # as a viewer shows it: upright, the face redacted where it is
+    assert shown.shape[:2] == (size[1], size[0])
+    x, y, w, h = face
+    assert detail(shown[y:y + h, x:x + w]) < 0.15 * detail(upright[y:y + h, x:x + w])
+    rest = np.ones(shown.shape[:2], bool)
+    rest[max(0, y - 16):y + h + 16, max(0, x - 16):x + w + 16] = False
+    assert np.abs(shown[rest].astype(int) - upright[rest]).mean() < 3
+
+
+@pytest.mark.parametrize("value", range(1, 9))
+def test_rectangles_map_between_stored_and_upright_pixels_as_orient_turns_them(value):
+    stored = np.zeros((60, 100), np.uint8)
+    stored[10:25, 30:70] = 255  # a 40x15 marker at (30, 10)
+    upright = imageio.orient(stored, value)
+    ys, xs = np.nonzero(upright)
+    seen = (int(xs.min()), int(ys.min()), int(xs.max() + 1 - xs.min()), int(ys.max() + 1 - ys.min()))
+    assert orientation.to_upright((30, 10, 40, 15), value, 100, 60) == seen
+    assert orientation.to_stored(seen, value, upright.shape[1], upright.shape[0]) == (30, 10, 40, 15)
+    assert np.array_equal(orientation.unorient(upright, value), stored)
+
+
+def test_review_regions_are_redacted_losslessly(astronaut):
+    source = jpeg(astronaut)
+    given = [Region(*FACE, 1.0, "manual", source="manual")]
+    out, result = redact_bytes(source, None, EXACT, given=given)
+    assert (result.mode, result.regions) == ("lossless", given)
+    assert_only_blocks_under(coefficients(source), coefficients(out), [FACE], markers.read_frame(source))
+
+
+def test_reencode_is_today_s_decode_redact_encode(astronaut):
+    source = jpeg(astronaut, quality=80)
+    out, result = redact_bytes(source, fixed(FACE), Options(preset="balanced", padding=0.0, reencode=True))
+    assert (result.mode, result.mode_reason) == ("reencoded", "re-encoding was asked for")
+    picture = imageio.read_image(source, 10**8)
+    redact.redact_in_place(picture.frames[0], [FACE], "blur")
+    assert out == encoding.encode(picture, picture.frames, 92)
+
+
+def _mpo(astronaut: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    frames = [Image.fromarray(astronaut[:, :, ::-1]), Image.fromarray(astronaut[::-1, :, ::-1])]
+    frames[0].save(buffer, "MPO", save_all=True, append_images=frames[1:])
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind,reason", [("arithmetic", "arithmetic coding"), ("sof3", "lossless (SOF3) coding"),
+                                         ("cmyk", "CMYK colour"), ("mpo", "several pictures in one file (MPO)")])
+def test_what_the_lossless_path_cannot_take_is_reencoded_with_the_reason(astronaut, kind, reason):
+    if kind in ("arithmetic", "sof3"):
+        source = compress(astronaut, **{"ARITHMETIC" if kind == "arithmetic" else "LOSSLESS": 1})
+    elif kind == "cmyk":
+        buffer = io.BytesIO()
+        Image.fromarray(astronaut[:, :, ::-1]).convert("CMYK").save(buffer, "JPEG")
+        source = buffer.getvalue()
+    else:
+        source = _mpo(astronaut)
+    out, result = redact_bytes(source, fixed(FACE), EXACT)
+    assert (result.mode, result.mode_reason) == ("reencoded", reason)
+    x, y, w, h = FACE
+    assert detail(decoded(out)[y:y + h, x:x + w]) < 0.15 * detail(astronaut[y:y + h, x:x + w])
+
+
+def test_a_twelve_bit_jpeg_which_no_decoder_here_reads_fails_with_the_reason(astronaut):
+    source = compress(astronaut, TWELVE=1)
+    with pytest.raises(ImageError, match="12-bit samples") as failure:
+        redact_bytes(source, fixed(FACE), EXACT)
+    assert failure.value.code == "unsupported"
+
+
+def test_without_the_library_jpegs_are_reencoded_with_the_reason(astronaut, monkeypatch):
+    monkeypatch.setattr(turbo, "problem", lambda: "libjpeg-turbo could not be loaded (test)")
+    _, result = redact_bytes(jpeg(astronaut), fixed(FACE), EXACT)
+    assert (result.mode, result.mode_reason) == ("reencoded", "libjpeg-turbo could not be loaded (test)")
+
+
+def test_a_fallback_after_detection_redacts_what_was_found_without_looking_again(astronaut, monkeypatch):
+    def refuse(*_args):
+        raise lossless.Fallback("libjpeg-turbo refused the file (test)")
+
+    monkeypatch.setattr(lossless, "write", refuse)
+    looks = []
+    out, result = redact_bytes(jpeg(astronaut), lambda image: looks.append(image.shape) or fixed(FACE)(image), EXACT)
+    assert (result.mode, result.mode_reason, len(looks)) == ("reencoded", "libjpeg-turbo refused the file (test)", 1)
+    assert [r.box() for r in result.regions] == [list(FACE)]
+
+
+def test_fast_looks_at_a_smaller_decode_and_finds_the_face(astronaut, monkeypatch):
+    photo = cv2.resize(astronaut, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)  # 1536: 1/2 is >= 640
+    source = jpeg(photo)
+    scales = []
+    real = turbo.decode
+    monkeypatch.setattr(turbo, "decode", lambda data, denom=1, crop=None, **kw: scales.append(denom)
+                        or real(data, denom, crop, **kw))
+    out, result = redact_bytes(source, build_detector("fast"), Options(preset="fast"))
+    assert result.mode == "lossless" and scales[0] == 2
+    x, y, w, h = (v * 3 for v in FACE)
+    boxes = [r.box() for r in result.regions]
+    assert any(bx <= x + w / 2 <= bx + bw and by <= y + h / 2 <= by + bh for bx, by, bw, bh in boxes), boxes
+    head = (x + w // 4, y + h // 4, w // 2, h // 2)
+    hx, hy, hw, hh = head
+    assert detail(decoded(out)[hy:hy + hh, hx:hx + hw]) < 0.15 * detail(photo[hy:hy + hh, hx:hx + hw])
+    scales.clear()
+    lossless.open_source(source, 10**8).preview(None)  # balanced and thorough: full size
+    assert scales == [1]
+
+
+def test_report_json_says_how_each_jpeg_was_written(make_app, astronaut):
+    app = make_app({"DETECTOR_FACTORY": lambda _options: fixed(FACE), "BOX_PADDING": 0.0})
+    client = app.test_client()
+    files = [("a.jpg", jpeg(astronaut)), ("b.png", cv2.imencode(".png", astronaut)[1].tobytes()),
+             ("c.jpg", compress(astronaut, ARITHMETIC=1))]
+    modes = {}
+    for reencode in ("0", "1"):
+        snapshot = finish(app, post_job(client, files, reencode=reencode))
+        assert snapshot["options"].get("reencode", False) == (reencode == "1")
+        report = json.loads(result_zip(client, snapshot["id"]).read("report.json"))
+        assert report.get("reencode", False) == (reencode == "1")
+        modes[reencode] = {f["name"]: (f["mode"], f["mode_reason"]) for f in report["files"]}
+    assert modes["0"] == {"a.jpg": ("lossless", None), "b.png": (None, None),
+                          "c.jpg": ("reencoded", "arithmetic coding")}
+    asked = ("reencoded", "re-encoding was asked for")
+    assert modes["1"] == {"a.jpg": asked, "b.png": (None, None), "c.jpg": asked}
