@@ -1,11 +1,14 @@
 """The custom filter of the lossless transform: new coefficients for the blocks of some rectangles, the rest untouched."""
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 
 from app.pipeline import turbo
 
 Rect = tuple[int, int, int, int]
+_BLOCK = 64 * 2  # bytes of one block's coefficients (JCOEF: 16 bits)
 
 
 class BlockPatch:
@@ -20,7 +23,7 @@ class BlockPatch:
     def __init__(self, rects: list[Rect], origin: tuple[int, int], planes: list[np.ndarray],
                  sampling: list[tuple[int, int]], size: tuple[int, int]) -> None:
         hmax, vmax = max(h for h, _ in sampling), max(v for _, v in sampling)
-        self.planes = planes
+        self.planes = [np.ascontiguousarray(p, np.int16) for p in planes]
         self.corners: list[tuple[int, int]] = []
         self.spans: list[list[tuple[int, int, int, int]]] = []  # per component: rows r0-r1, cols c0-c1 (blocks)
         self.expected = self.written = 0
@@ -35,18 +38,18 @@ class BlockPatch:
 
     def _filter(self, coeffs, array: turbo.TJRegion, plane: turbo.TJRegion, component: int,
                 _index: int, _transform) -> int:
-        """tjtransform.customFilter: one row of blocks of one component (`array.y` // 8)."""
+        """tjtransform.customFilter: one row of blocks of one component (`array.y` // 8), copied in place."""
         try:
-            row = array.y // 8
+            row, width = array.y // 8, array.w // 8
             if row >= plane.h // 8:
                 return 0
-            blocks = None
             left, top = self.corners[component]
+            source = self.planes[component]
             for r0, r1, c0, c1 in self.spans[component]:
+                c1 = min(c1, width)
                 if r0 <= row < r1 and c1 > c0:
-                    if blocks is None:
-                        blocks = np.ctypeslib.as_array(coeffs, shape=(array.w // 8, 64))
-                    blocks[c0:c1] = self.planes[component][row - top, c0 - left:c1 - left]
+                    start = source.ctypes.data + ((row - top) * source.shape[1] + c0 - left) * _BLOCK
+                    ctypes.memmove(ctypes.cast(coeffs, ctypes.c_void_p).value + c0 * _BLOCK, start, (c1 - c0) * _BLOCK)
                     self.written += c1 - c0
             return 0
         except Exception:  # noqa: BLE001 - never let an exception cross into C; the count tells

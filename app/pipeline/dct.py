@@ -5,41 +5,39 @@ level shift, the forward 8x8 DCT and quantisation with the file's own tables.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-# The orthonormal 8x8 DCT-II: JPEG's F(u, v) = C @ block @ C.T (C(0) = 1/sqrt(2), scale 1/4 in 2-D).
+# The orthonormal 8x8 DCT-II: JPEG's F(u, v) = C @ block @ C.T (C(0) = 1/sqrt(2), scale 1/4 in 2-D),
+# applied to flattened blocks as one product with kron(C, C) (row-major: flat(C X C.T) = kron(C, C) flat(X)).
 _U, _X = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
-BASIS = (np.where(_U == 0, np.sqrt(1 / 8), np.sqrt(2 / 8)) * np.cos((2 * _X + 1) * _U * np.pi / 16)).astype(np.float32)
-
-# B, G, R -> Y, Cb, Cr (JFIF), each level-shifted to be centred on 0.
-_YCC = np.array([[0.114, 0.587, 0.299],
-                 [0.5, -0.331264, -0.168736],
-                 [-0.081312, -0.418688, 0.5]], np.float32)
+BASIS = np.where(_U == 0, np.sqrt(1 / 8), np.sqrt(2 / 8)) * np.cos((2 * _X + 1) * _U * np.pi / 16)
+_FLAT = np.kron(BASIS, BASIS).T.astype(np.float32)
 
 
 def planes(pixels: np.ndarray, count: int) -> list[np.ndarray]:
-    """The level-shifted float planes of BGR (or grey) pixels: Y, Cb, Cr for 3 components, Y for 1."""
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, None].repeat(3, axis=2)
-    ycc = pixels[:, :, :3].astype(np.float32) @ _YCC.T
-    ycc[:, :, 0] -= 128.0
-    return [ycc[:, :, i] for i in range(count)]
+    """The 8-bit planes of BGR pixels as an encoder makes them: Y, Cb, Cr for 3 components, Y for 1."""
+    colour = np.ascontiguousarray(pixels[:, :, :3]) if pixels.ndim == 3 else cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+    if count == 1:
+        return [cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)]
+    luma, red, blue = cv2.split(cv2.cvtColor(colour, cv2.COLOR_BGR2YCrCb))  # JFIF's full-range BT.601
+    return [luma, blue, red]
 
 
 def downsample(plane: np.ndarray, fx: int, fy: int) -> np.ndarray:
-    """Average fx x fy cells (the plane's sides are multiples of them)."""
+    """Average fx x fy cells (the plane's sides are multiples of them), as libjpeg's downsampling does."""
     if fx == fy == 1:
         return plane
     height, width = plane.shape
-    return plane.reshape(height // fy, fy, width // fx, fx).mean(axis=(1, 3))
+    return cv2.resize(plane, (width // fx, height // fy), interpolation=cv2.INTER_AREA)
 
 
 def forward(plane: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Quantised DCT of a plane whose sides are multiples of 8: (rows, cols, 64) int16, natural order."""
+    """Level shift, DCT and quantise a plane whose sides are multiples of 8: (rows, cols, 64) int16, natural order."""
     height, width = plane.shape
-    blocks = plane.reshape(height // 8, 8, width // 8, 8).transpose(0, 2, 1, 3)
-    coefficients = BASIS @ blocks @ BASIS.T
-    return np.rint(coefficients / table).astype(np.int16).reshape(height // 8, width // 8, 64)
+    blocks = plane.reshape(height // 8, 8, width // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 64)
+    coefficients = (blocks.astype(np.float32) - 128.0) @ _FLAT
+    return np.rint(coefficients / table.reshape(1, 64)).astype(np.int16).reshape(height // 8, width // 8, 64)
 
 
 def coefficients(pixels: np.ndarray, sampling: list[tuple[int, int]], tables: list[np.ndarray]) -> list[np.ndarray]:
