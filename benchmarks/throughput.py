@@ -5,13 +5,17 @@
 Derives --count 1920x1080 JPEGs from the photos under FOLDER (resized to cover the frame and
 centre-cropped, repeated as needed), then measures images per second for:
   floor      decode + encode only: the same service, workers and codec calls, with a detector
-             that finds nothing (so no detection and no redaction)
+             that finds nothing (so no detection and no redaction), JPEGs re-encoded as before
+  floor lossless  the same with the lossless JPEG path (the default): `fast`'s smaller decode
+             for detection, then libjpeg-turbo's lossless transform
   seed       the seed's serial loop: cv2.imread -> MediaPipe on the full frame ->
              99x99 GaussianBlur on each face -> cv2.imwrite
   <preset>   the product's BatchService (the code the server runs) at 1 and --workers workers,
-             worker processes or threads as --executor says
+             worker processes or threads as --executor says, JPEGs written losslessly (the default)
+  <preset> reencode  the same at --workers workers with JPEGs decoded and encoded (--reencode)
   deface     deface 1.5 as installed with the product (its CLI on the frames, its defaults: full
              resolution, the backend it picks by itself), the peer the default preset is held to
+Each product row also gives the output's size relative to the input's (out/in).
 Then, on one core: the cost of each look the default preset takes at a 1080p frame, and each
 preset on one 48-megapixel photo (8000x6000, the frames tiled).
 Each row is the best of --rounds runs, the rows taking turns, so that a busy moment on a
@@ -29,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -97,20 +102,21 @@ def seed(frames: list[Path], out: Path) -> float:
 
 
 def product(frames: list[Path], preset: str, workers: int, kind: str, work: Path, factory=None,
-            seconds: float = 0.0) -> float:
+            seconds: float = 0.0, reencode: bool = False) -> tuple[float, float]:
     """Run the frames as one job through a BatchService, after a warm-up job on the same service.
 
     A fast row would be over in half a second, where a scheduling hiccup weighs a lot: the job
     takes the frames as many times as it needs to last about `seconds` at the warm-up's pace.
+    Returns images per second and the outputs' total size over the inputs'.
     """
     config = load_config()
-    options = Options.from_config(config, method="blur", boxes=False, preset=preset)
+    options = Options.from_config(config, method="blur", boxes=False, preset=preset, reencode=reencode)
     service = BatchService(workers, kind=kind, warm=options, detector_factory=factory)
     jobs = JobService(service, options_for=lambda _job: options, durable=False,
                       publish=lambda j: write_report(j, work / j.id))
     service.start_workers()
 
-    def run(job_id: str, batch: list[Path]) -> float:
+    def run(job_id: str, batch: list[Path]) -> tuple[float, float]:
         folder = work / job_id
         (folder / "in").mkdir(parents=True)
         entries = []
@@ -124,10 +130,11 @@ def product(frames: list[Path], preset: str, workers: int, kind: str, work: Path
         snapshot = jobs.wait(job_id)
         elapsed = time.perf_counter() - start
         assert snapshot["state"] == "done" and snapshot["failed"] == 0, snapshot
+        ratio = sum(e.output.stat().st_size for e in entries) / sum(p.stat().st_size for p in batch)
         shutil.rmtree(folder)
-        return len(batch) / elapsed
+        return len(batch) / elapsed, ratio
 
-    warm = run(f"warm-{preset}-{workers}", frames[: workers * 4])
+    warm, _ = run(f"warm-{preset}-{workers}", frames[: workers * 4])
     rate = run(f"{preset}-{workers}", frames * max(1, math.ceil(seconds * warm / len(frames))))
     service.shutdown()
     return rate
@@ -197,10 +204,60 @@ def big_photo(frames: list[Path], presets: list[str], work: Path) -> None:
           "process_image on one core:")
     for preset in presets:
         detector = build_detector(preset)
-        options = Options.from_config(config, method="blur", boxes=False, preset=preset)
-        start = time.perf_counter()
-        result = process_image(source, work / f"out-{preset}.jpg", detector, options)
-        print(f"  {preset:9s} {time.perf_counter() - start:6.1f} s, {len(result.regions)} regions")
+        for reencode in (False, True):
+            options = Options.from_config(config, method="blur", boxes=False, preset=preset, reencode=reencode)
+            start = time.perf_counter()
+            result = process_image(source, work / f"out-{preset}.jpg", detector, options)
+            size = (work / f"out-{preset}.jpg").stat().st_size / source.stat().st_size
+            print(f"  {preset:9s} {result.mode:9s} {time.perf_counter() - start:6.1f} s, {len(result.regions)} regions, "
+                  f"out/in {size:.3f}")
+
+
+def plan(frames: list[Path], args: argparse.Namespace) -> list[tuple[str, int, Callable]]:
+    """The rows to measure: (name, workers, work folder -> (img/s, out/in size or None))."""
+    n, kind, seconds = args.workers, args.executor, args.seconds
+    rows = [("floor", n, lambda work: product(frames, "fast", n, kind, work, no_faces, seconds, reencode=True)),
+            ("floor lossless", n, lambda work: product(frames, "fast", n, kind, work, no_faces, seconds)),
+            ("seed", 1, lambda work: (seed(frames, work), None)),
+            ("deface", n, lambda work: (deface(frames, work), None))]
+    for preset in args.presets.split(","):
+        for workers in sorted({1, n}):
+            rows.append((preset, workers, lambda work, p=preset, w=workers:
+                         product(frames, p, w, kind, work, seconds=seconds)))
+        rows.append((f"{preset} reencode", n, lambda work, p=preset:
+                     product(frames, p, n, kind, work, seconds=seconds, reencode=True)))
+    return rows
+
+
+def measure_rows(rows: list[tuple[str, int, Callable]], rounds: int) -> dict[tuple[str, int], tuple[float, float | None]]:
+    """The best rate of each row over `rounds` rounds, the rows taking turns; with its out/in size."""
+    rates: dict[tuple[str, int], tuple[float, float | None]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(rounds):
+            for name, workers, measure in rows:
+                work = Path(tmp) / f"{name.replace(' ', '-')}-{workers}-{round_}"
+                work.mkdir()
+                rate, ratio = measure(work)
+                shutil.rmtree(work)
+                if rate > rates.get((name, workers), (0.0, None))[0]:
+                    rates[(name, workers)] = (rate, ratio)
+                print(f"round {round_ + 1}: {name:18s} {workers} workers {rate:7.1f} img/s", flush=True)
+    return rates
+
+
+def report(rates: dict[tuple[str, int], tuple[float, float | None]], count: int, args: argparse.Namespace) -> None:
+    """Print the table: img/s, against the floor, the seed and deface, scaling, and out/in size."""
+    n = args.workers
+    base_floor, base_seed, base_deface = (rates[(name, w)][0] for name, w in (("floor", n), ("seed", 1), ("deface", n)))
+    print(f"\n{count} JPEGs {SIZE[0]}x{SIZE[1]}, repeated so that a row lasts >= {args.seconds:g} s; "
+          f"{n} workers ({args.executor}es), {os.cpu_count()} CPUs")
+    print(f"{'pipeline':18s} {'workers':>7s} {'img/s':>8s} {'/floor':>7s} {'/seed':>7s} {'/deface':>7s} "
+          f"{f'{n}w/1w':>7s} {'out/in':>7s}")
+    for (name, workers), (rate, ratio) in rates.items():
+        scaling = rates[(name, n)][0] / rates[(name, 1)][0] if (name, 1) in rates and workers == n and n > 1 else None
+        print(f"{name:18s} {workers:7d} {rate:8.1f} {rate / base_floor:7.2f} {rate / base_seed:7.2f} "
+              f"{rate / base_deface:7.2f} {'' if scaling is None else f'{scaling:.2f}':>7s} "
+              f"{'' if ratio is None else f'{ratio:.3f}':>7s}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,34 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "faceguard-1080p")
     args = parser.parse_args(argv)
     frames = prepare(args.folder, args.count, args.cache)
-    n = args.workers
-    plan = [("floor", n, lambda work: product(frames, "fast", n, args.executor, work, no_faces, args.seconds)),
-            ("seed", 1, lambda work: seed(frames, work)),
-            ("deface", n, lambda work: deface(frames, work))]
-    for preset in args.presets.split(","):
-        for workers in sorted({1, n}):
-            plan.append((preset, workers, lambda work, p=preset, w=workers:
-                         product(frames, p, w, args.executor, work, seconds=args.seconds)))
-    rates: dict[tuple[str, int], float] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for round_ in range(args.rounds):
-            for name, workers, measure in plan:
-                work = Path(tmp) / f"{name}-{workers}-{round_}"
-                work.mkdir()
-                rate = measure(work)
-                shutil.rmtree(work)
-                rates[(name, workers)] = max(rate, rates.get((name, workers), 0.0))
-                print(f"round {round_ + 1}: {name:8s} {workers} workers {rate:7.1f} img/s", flush=True)
-    rows = [(name, workers, rates[(name, workers)]) for name, workers, _ in plan]
-    base_floor, base_seed, base_deface = rates[("floor", n)], rates[("seed", 1)], rates[("deface", n)]
-    print(f"\n{len(frames)} JPEGs {SIZE[0]}x{SIZE[1]}, repeated so that a row lasts >= {args.seconds:g} s; "
-          f"{n} workers ({args.executor}es), {os.cpu_count()} CPUs")
-    print(f"{'pipeline':10s} {'workers':>7s} {'img/s':>8s} {'/floor':>7s} {'/seed':>7s} {'/deface':>7s} "
-          f"{f'{n}w/1w':>7s}")
-    for name, workers, rate in rows:
-        scaling = rates[(name, n)] / rates[(name, 1)] if (name, 1) in rates and workers == n and n > 1 else None
-        print(f"{name:10s} {workers:7d} {rate:8.1f} {rate / base_floor:7.2f} {rate / base_seed:7.2f} "
-              f"{rate / base_deface:7.2f} {'' if scaling is None else f'{scaling:.2f}':>7s}")
+    rates = measure_rows(plan(frames, args), args.rounds)
+    report(rates, len(frames), args)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"peak RSS: this process {peak:.0f} MB, largest worker process {child:.0f} MB")
