@@ -32,7 +32,8 @@ from tests.test_redact import detail
 
 FACE = (170, 40, 120, 150)  # the astronaut's head, as a region (x, y, w, h)
 SAMPLING = {"444": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444, "422": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
-            "420": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420}
+            "420": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420, "440": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_440,
+            "411": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_411}
 # Detection is not the point here: the fixed boxes are in full-size pixels, and `balanced` decodes in full.
 EXACT = Options(preset="balanced", padding=0.0)
 
@@ -125,7 +126,7 @@ def assert_only_blocks_under(before: list[np.ndarray], after: list[np.ndarray], 
         assert (old[under] != new[under]).any(axis=-1).mean() > 0.5, f"component {component} was not redacted"
 
 
-@pytest.mark.parametrize("layout", ["444", "422", "420", "grey", "progressive", "restarts"])
+@pytest.mark.parametrize("layout", ["444", "422", "420", "440", "411", "grey", "progressive", "restarts"])
 def test_outside_the_faces_every_coefficient_is_the_input_s(astronaut, layout):
     source = jpeg(astronaut, "420" if layout in ("progressive", "restarts") else layout,
                   progressive=layout == "progressive", restart=4 if layout == "restarts" else 0)
@@ -230,13 +231,17 @@ def _portrait(astronaut: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.ascontiguousarray(cv2.resize(astronaut, (max(width, 512), max(height, 512)))[:height, 64:64 + width])
 
 
-@pytest.mark.parametrize("size,turned", [((384, 512), True), ((378, 500), False)])
-def test_orientation_6_is_applied_losslessly_where_the_grid_allows_else_kept_in_a_minimal_exif(astronaut, size, turned):
+@pytest.mark.parametrize("value,size,sampling,turned", [
+    (6, (384, 512), "420", True), (6, (378, 500), "420", False), (6, (384, 512), "422", True),
+    (8, (378, 512), "420", True), (8, (384, 500), "420", False), (3, (384, 512), "444", True),
+    (3, (384, 500), "420", False)])
+def test_orientation_is_applied_losslessly_where_the_grid_allows_else_kept_in_a_minimal_exif(
+        astronaut, value, size, sampling, turned):
     upright = _portrait(astronaut, *size)
-    stored = cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE)  # as a phone held upright stores it
-    plain = jpeg(stored)
+    stored = orientation.unorient(upright, value)  # as a camera held that way stores it
+    plain = jpeg(stored, sampling)
     exif = Image.Exif()
-    exif[0x0112], exif[0x010F] = 6, "FaceGuardTestCam"
+    exif[0x0112], exif[0x010F] = value, "FaceGuardTestCam"
     source = markers.with_segments(plain, _segment(0xE1, exif.tobytes()))
     face = (100, 40, 120, 150)  # upright pixels
     out, result = redact_bytes(source, fixed(face), EXACT)
@@ -246,11 +251,12 @@ def test_orientation_6_is_applied_losslessly_where_the_grid_allows_else_kept_in_
         tags = dict(img.getexif())
     if turned:
         assert (written.width, written.height) == size and not tags and result.mode_reason is None
-        assert_only_blocks_under(coefficients(source, turbo.XOP_ROT90), coefficients(out), [face], frame, turned=True)
+        assert_only_blocks_under(coefficients(source, orientation.TURNS[value]), coefficients(out), [face], frame,
+                                 turned=orientation.swaps(value))
     else:
-        assert (written.width, written.height) == (size[1], size[0]) and tags == {0x0112: 6}
-        assert "orientation 6 kept" in result.mode_reason and b"FaceGuardTestCam" not in out
-        stored_face = orientation.to_stored(face, 6, *size)
+        assert (written.width, written.height) == stored.shape[1::-1] and tags == {0x0112: value}
+        assert f"orientation {value} kept" in result.mode_reason and b"FaceGuardTestCam" not in out
+        stored_face = orientation.to_stored(face, value, *size)
         assert_only_blocks_under(coefficients(source), coefficients(out), [stored_face], frame)
     shown = decoded(out)  # as a viewer shows it: upright, the face redacted where it is
     assert shown.shape[:2] == (size[1], size[0])
