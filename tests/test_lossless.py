@@ -2,11 +2,9 @@
 the picture's tables and ICC profile kept and every other piece of metadata gone, orientation, fallbacks."""
 from __future__ import annotations
 
-import ctypes
 import io
 import json
 import struct
-from ctypes import POINTER, byref, c_short, c_size_t, c_ubyte
 
 import cv2
 import numpy as np
@@ -28,102 +26,27 @@ from app.pipeline.detect import FaceBox
 from app.pipeline.presets import build_detector
 from app.pipeline.process import Options, redact_bytes
 from tests.helpers import finish, post_job, result_zip
+from tests.jpegs import (
+    assert_only_blocks_under,
+    coefficients,
+    compress,
+    decoded,
+    exif_with_gps_and_thumbnail,
+    jpeg,
+    mpo,
+    segment,
+    within_cells,
+)
 from tests.test_redact import detail
 
 FACE = (170, 40, 120, 150)  # the astronaut's head, as a region (x, y, w, h)
-SAMPLING = {"444": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444, "422": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
-            "420": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420, "440": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_440,
-            "411": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_411}
 # Detection is not the point here: the fixed boxes are in full-size pixels, and `balanced` decodes in full.
 EXACT = Options(preset="balanced", padding=0.0)
-
-
-def jpeg(pixels: np.ndarray, sampling: str = "420", quality: int = 90, progressive: bool = False,
-         restart: int = 0) -> bytes:
-    """Encode with OpenCV's libjpeg-turbo: a chroma sampling ("grey": one component), progressive, restarts."""
-    params = [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_PROGRESSIVE, int(progressive),
-              cv2.IMWRITE_JPEG_RST_INTERVAL, restart]
-    if sampling == "grey":
-        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
-    else:
-        params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, SAMPLING[sampling]]
-    ok, buffer = cv2.imencode(".jpg", pixels, params)
-    assert ok
-    return buffer.tobytes()
-
-
-def compress(pixels: np.ndarray, **params: int) -> bytes:
-    """Encode with the bundled library's tj3Compress8/12, with TurboJPEG parameters (twelve=1: 12-bit)."""
-    lib, handle = turbo.library(), turbo.library().tj3Init(0)
-    buffer, size = POINTER(c_ubyte)(), c_size_t(0)
-    try:
-        for name, value in {"QUALITY": 90, "SUBSAMP": 2, **params}.items():
-            if name != "TWELVE":
-                assert lib.tj3Set(handle, getattr(turbo, f"P_{name}"), value) == 0, lib.tj3GetErrorStr(handle)
-        height, width = pixels.shape[:2]
-        if params.get("TWELVE"):
-            deep = np.ascontiguousarray(pixels.astype(np.int16) * 16)
-            status = lib.tj3Compress12(handle, deep.ctypes.data_as(POINTER(c_short)), width, 0, height,
-                                       turbo.PF_BGR, byref(buffer), byref(size))
-        else:
-            status = lib.tj3Compress8(handle, np.ascontiguousarray(pixels).ctypes.data_as(POINTER(c_ubyte)),
-                                      width, 0, height, turbo.PF_BGR, byref(buffer), byref(size))
-        assert status == 0, lib.tj3GetErrorStr(handle)
-        return ctypes.string_at(buffer, size.value)
-    finally:
-        lib.tj3Free(buffer)
-        lib.tj3Destroy(handle)
-
-
-def coefficients(data: bytes, op: int = turbo.XOP_NONE) -> list[np.ndarray]:
-    """Every component's quantised blocks, (rows, cols, 64), read back through the library (turned by `op`)."""
-    rows: dict[int, dict[int, np.ndarray]] = {}
-
-    def grab(coeffs, array, plane, component, _index, _transform):
-        if array.y // 8 < plane.h // 8:
-            rows.setdefault(component, {})[array.y // 8] = np.ctypeslib.as_array(
-                coeffs, shape=(array.w // 8, 64)).copy()
-        return 0
-
-    flags = turbo.XOPT_NOOUTPUT | (turbo.XOPT_PERFECT if op else 0)
-    turbo.transform(data, op, flags, turbo.CustomFilter(grab))
-    return [np.stack([found[r] for r in sorted(found)]) for _, found in sorted(rows.items())]
-
-
-def blocks_under(rects: list[tuple[int, int, int, int]], frame: markers.Frame, component: int,
-                 shape: tuple[int, ...], turned: bool = False) -> np.ndarray:
-    """The blocks of a component under rectangles grown to the MCU grid: the only ones that may change."""
-    pairs = [(1, 1)] if len(frame.components) == 1 else [(c.h, c.v) for c in frame.components]
-    pairs = [(v, h) for h, v in pairs] if turned else pairs
-    hmax, vmax = max(h for h, _ in pairs), max(v for _, v in pairs)
-    mw, mh = 8 * hmax, 8 * vmax
-    bw, bh = mw // pairs[component][0], mh // pairs[component][1]
-    mask = np.zeros(shape[:2], bool)
-    for x, y, w, h in rects:
-        left, top = x // mw * mw, y // mh * mh
-        right, bottom = -(-(x + w) // mw) * mw, -(-(y + h) // mh) * mh
-        mask[top // bh:bottom // bh, left // bw:right // bw] = True
-    return mask
 
 
 def fixed(*boxes):
     """A detector that finds the same boxes in whatever it is shown."""
     return lambda _image: [FaceBox(*box, 0.9, "fixed") for box in boxes]
-
-
-def decoded(data: bytes) -> np.ndarray:
-    """The pixels as a viewer shows them (OpenCV applies the EXIF orientation)."""
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-
-
-def assert_only_blocks_under(before: list[np.ndarray], after: list[np.ndarray], rects, frame: markers.Frame,
-                             turned: bool = False) -> None:
-    assert len(before) == len(after)
-    for component, (old, new) in enumerate(zip(before, after)):
-        assert old.shape == new.shape
-        under = blocks_under(rects, frame, component, old.shape, turned)
-        assert np.array_equal(old[~under], new[~under]), f"component {component} changed outside the regions"
-        assert (old[under] != new[under]).any(axis=-1).mean() > 0.5, f"component {component} was not redacted"
 
 
 @pytest.mark.parametrize("layout", ["444", "422", "420", "440", "411", "grey", "progressive", "restarts"])
@@ -153,23 +76,12 @@ def test_no_detail_of_the_face_survives_at_any_size(astronaut, method, scale):
     before, after = photo[y:y + h, x:x + w], decoded(out)[y:y + h, x:x + w]
     assert np.abs(after.astype(int) - before).mean() > 8
     if method == "pixelate":  # sharp cell edges by design: no detail within the cells
-        assert _within_cells(after, 2) < 4 and _within_cells(before, 0) > 15
+        assert within_cells(after, 2) < 4 and within_cells(before, 0) > 15
     else:
         assert detail(after) < (0.15 if method == "blur" else 0.02) * detail(before)
     # and it is today's redaction, only quantised with the photo's own tables
     again, _ = redact_bytes(source, fixed(face), Options(method=method, preset="balanced", padding=0.0, reencode=True))
     assert np.abs(after.astype(int) - decoded(again)[y:y + h, x:x + w]).mean() < 3
-
-
-def _within_cells(pixels: np.ndarray, margin: int) -> float:
-    """The median spread of the pixels within each cell of `redact`'s pixelation of this area."""
-    h, w = pixels.shape[:2]
-    block = max(1, round(max(w, h) / 8))
-    nx, ny = max(1, w // block), max(1, h // block)
-    xs, ys = [round(i * w / nx) for i in range(nx + 1)], [round(j * h / ny) for j in range(ny + 1)]
-    cells = [pixels[ys[j] + margin:ys[j + 1] - margin, xs[i] + margin:xs[i + 1] - margin].reshape(-1, 3)
-             for j in range(ny) for i in range(nx)]
-    return float(np.median([cell.std(axis=0).mean() for cell in cells]))
 
 
 def test_outlines_are_whole_where_a_box_meets_the_block_grid(astronaut):
@@ -185,30 +97,14 @@ def test_outlines_are_whole_where_a_box_meets_the_block_grid(astronaut):
     assert np.abs(decoded(out)[outside].astype(int) - decoded(source)[outside]).mean() > 40
 
 
-def _exif_with_gps_and_thumbnail(thumbnail: bytes) -> bytes:
-    """APP1 EXIF (little-endian TIFF): Make, a GPS IFD with a latitude, and IFD1 with a JPEG thumbnail."""
-    make = b"FaceGuardTestCam\x00"
-    ifd0 = struct.pack("<H", 2) + struct.pack("<HHII", 0x010F, 2, len(make), 86) + struct.pack("<HHII", 0x8825, 4, 1, 38)
-    gps = struct.pack("<H", 1) + struct.pack("<HHI", 1, 2, 2) + b"N\x00\x00\x00" + struct.pack("<I", 0)
-    ifd1 = (struct.pack("<H", 2) + struct.pack("<HHII", 0x0201, 4, 1, 103) + struct.pack("<HHII", 0x0202, 4, 1, len(thumbnail))
-            + struct.pack("<I", 0))
-    tiff = b"II*\x00" + struct.pack("<I", 8) + ifd0 + struct.pack("<I", 56) + gps + ifd1 + make + thumbnail
-    payload = b"Exif\x00\x00" + tiff
-    return b"\xff\xe1" + struct.pack(">H", 2 + len(payload)) + payload
-
-
-def _segment(marker: int, payload: bytes) -> bytes:
-    return bytes([0xFF, marker]) + struct.pack(">H", 2 + len(payload)) + payload
-
-
 def test_metadata_is_dropped_but_the_tables_and_the_icc_profile_stay(astronaut):
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     thumbnail = jpeg(cv2.resize(astronaut, (64, 64)), quality=50)
     xmp = b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta><exif:GPSLatitude>xmp-secret</exif:GPSLatitude></x:xmpmeta>"
     iptc = b"\x1c\x02\x50\x00\x0biptc-secret"  # 2:80 By-line
     photoshop = b"Photoshop 3.0\x00" + b"8BIM" + struct.pack(">H", 0x0404) + b"\x00\x00" + struct.pack(">I", len(iptc)) + iptc
-    extra = (_exif_with_gps_and_thumbnail(thumbnail) + _segment(0xE1, xmp) + _segment(0xED, photoshop)
-             + _segment(0xFE, b"comment-secret") + _segment(0xE2, b"FPXR\x00fpxr-secret"))
+    extra = (exif_with_gps_and_thumbnail(thumbnail) + segment(0xE1, xmp) + segment(0xED, photoshop)
+             + segment(0xFE, b"comment-secret") + segment(0xE2, b"FPXR\x00fpxr-secret"))
     plain = encoding.with_profile(jpeg(astronaut), "JPEG", icc)
     source = markers.with_segments(plain, extra) + b"trailing-secret"
     with Image.open(io.BytesIO(source)) as img:  # the file is well-formed and holds it all
@@ -242,7 +138,7 @@ def test_orientation_is_applied_losslessly_where_the_grid_allows_else_kept_in_a_
     plain = jpeg(stored, sampling)
     exif = Image.Exif()
     exif[0x0112], exif[0x010F] = value, "FaceGuardTestCam"
-    source = markers.with_segments(plain, _segment(0xE1, exif.tobytes()))
+    source = markers.with_segments(plain, segment(0xE1, exif.tobytes()))
     face = (100, 40, 120, 150)  # upright pixels
     out, result = redact_bytes(source, fixed(face), EXACT)
     assert (result.mode, result.width, result.height) == ("lossless", *size)
@@ -296,13 +192,6 @@ def test_reencode_is_today_s_decode_redact_encode(astronaut):
     assert out == encoding.encode(picture, picture.frames, 92)
 
 
-def _mpo(astronaut: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    frames = [Image.fromarray(astronaut[:, :, ::-1]), Image.fromarray(astronaut[::-1, :, ::-1])]
-    frames[0].save(buffer, "MPO", save_all=True, append_images=frames[1:])
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize("kind,reason", [("arithmetic", "arithmetic coding"), ("sof3", "lossless (SOF3) coding"),
                                          ("cmyk", "CMYK colour"), ("mpo", "several pictures in one file (MPO)")])
 def test_what_the_lossless_path_cannot_take_is_reencoded_with_the_reason(astronaut, kind, reason):
@@ -313,7 +202,7 @@ def test_what_the_lossless_path_cannot_take_is_reencoded_with_the_reason(astrona
         Image.fromarray(astronaut[:, :, ::-1]).convert("CMYK").save(buffer, "JPEG")
         source = buffer.getvalue()
     else:
-        source = _mpo(astronaut)
+        source = mpo(astronaut)
     out, result = redact_bytes(source, fixed(FACE), EXACT)
     assert (result.mode, result.mode_reason) == ("reencoded", reason)
     x, y, w, h = FACE

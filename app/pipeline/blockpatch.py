@@ -1,4 +1,4 @@
-"""The custom filter of the lossless transform: new coefficients for the blocks of some rectangles, the rest untouched."""
+"""The lossless transform's custom filter: new coefficients for the blocks of some rectangles, the rest untouched."""
 from __future__ import annotations
 
 import ctypes

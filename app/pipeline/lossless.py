@@ -8,7 +8,7 @@ decodes and encodes the photo as before.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -139,7 +139,7 @@ def open_source(data: bytes, max_pixels: int) -> Source:
     frame = _frame(picture, header.colorspace == turbo.CS_GRAY)
     source = Source(picture, frame, info.orientation, False, info.icc)
     turned = info.orientation != 1 and orientation.perfect(info.orientation, *source.stored, source.mcu(False))
-    return Source(picture, frame, info.orientation, turned, info.icc)
+    return replace(source, turned=turned)
 
 
 def write(source: Source, regions: list[Region], method: str, outline: bool) -> tuple[bytes, str | None]:
@@ -150,8 +150,8 @@ def write(source: Source, regions: list[Region], method: str, outline: bool) -> 
         pixels, origin = _redacted(source, regions, rects, method, outline)
         planes = dct.coefficients(pixels, source.sampling(), source.tables())
         patch = BlockPatch(rects, origin, planes, source.sampling(), source.written_size())
-    out = _turbo(turbo.transform, source.data, turbo.XOP_NONE if not source.turned else orientation.TURNS[source.orientation],
-                 _options(source), patch.callback if patch else None)
+    turn = orientation.TURNS[source.orientation] if source.turned else turbo.XOP_NONE
+    out = _turbo(turbo.transform, source.data, turn, _options(source), patch.callback if patch else None)
     if patch and patch.written != patch.expected:
         raise Fallback(f"the block filter wrote {patch.written} of {patch.expected} blocks")
     out = encoding.with_profile(out, "JPEG", source.icc)

@@ -177,7 +177,8 @@ def scaled(size: int, denom: int) -> int:
     return (size + denom - 1) // denom
 
 
-def decode(data: bytes, denom: int = 1, crop: tuple[int, int, int, int] | None = None, grey: bool = False) -> np.ndarray:
+def decode(data: bytes, denom: int = 1, crop: tuple[int, int, int, int] | None = None,
+           grey: bool = False) -> np.ndarray:
     """Decode a JPEG as stored (no orientation) at 1/denom of its size, or only the `crop` (x, y, w, h) of it.
 
     BGR, or one channel with `grey`. A crop's x must be a multiple of the (scaled) MCU width.
