@@ -131,8 +131,9 @@ def _portrait(astronaut: np.ndarray, width: int, height: int) -> np.ndarray:
     (6, (384, 512), "420", True), (6, (378, 500), "420", False), (6, (384, 512), "422", True),
     (8, (378, 512), "420", True), (8, (384, 500), "420", False), (3, (384, 512), "444", True),
     (3, (384, 500), "420", False)])
+@pytest.mark.parametrize("review", [False, True])  # found on the full decode, or given: the area decoded again
 def test_orientation_is_applied_losslessly_where_the_grid_allows_else_kept_in_a_minimal_exif(
-        astronaut, value, size, sampling, turned):
+        astronaut, value, size, sampling, turned, review):
     upright = _portrait(astronaut, *size)
     stored = orientation.unorient(upright, value)  # as a camera held that way stores it
     plain = jpeg(stored, sampling)
@@ -140,7 +141,8 @@ def test_orientation_is_applied_losslessly_where_the_grid_allows_else_kept_in_a_
     exif[0x0112], exif[0x010F] = value, "FaceGuardTestCam"
     source = markers.with_segments(plain, segment(0xE1, exif.tobytes()))
     face = (100, 40, 120, 150)  # upright pixels
-    out, result = redact_bytes(source, fixed(face), EXACT)
+    given = [Region(*face, 1.0, "manual", source="manual")] if review else None
+    out, result = redact_bytes(source, fixed(face), EXACT, given)
     assert (result.mode, result.width, result.height) == ("lossless", *size)
     frame, written = markers.read_frame(source), markers.read_frame(out)
     with Image.open(io.BytesIO(out)) as img:

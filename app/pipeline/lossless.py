@@ -142,12 +142,17 @@ def open_source(data: bytes, max_pixels: int) -> Source:
     return replace(source, turned=turned)
 
 
-def write(source: Source, regions: list[Region], method: str, outline: bool) -> tuple[bytes, str | None]:
-    """The photo with every region redacted in its blocks, and a word on its orientation where it is kept."""
+def write(source: Source, regions: list[Region], method: str, outline: bool,
+          upright: np.ndarray | None = None) -> tuple[bytes, str | None]:
+    """The photo with every region redacted in its blocks, and a word on its orientation where it is kept.
+
+    `upright`: the whole photo already decoded upright at full size (the preview of a preset that
+    looks at all of it), redacted in place; else the regions' area is decoded again.
+    """
     rects = _written_rects(source, regions, outline)
     patch = None
     if rects:
-        pixels, origin = _redacted(source, regions, rects, method, outline)
+        pixels, origin = _redacted(source, regions, rects, (method, outline), upright)
         planes = dct.coefficients(pixels, source.sampling(), source.tables())
         patch = BlockPatch(rects, origin, planes, source.sampling(), source.written_size())
     turn = orientation.TURNS[source.orientation] if source.turned else turbo.XOP_NONE
@@ -197,18 +202,21 @@ def _written(source: Source, rect: Rect) -> Rect:
     return orientation.to_stored(rect, source.orientation, *source.size)
 
 
-def _redacted(source: Source, regions: list[Region], rects: list[Rect], method: str,
-              outline: bool) -> tuple[np.ndarray, tuple[int, int]]:
+def _redacted(source: Source, regions: list[Region], rects: list[Rect], how: tuple[str, bool],
+              whole: np.ndarray | None) -> tuple[np.ndarray, tuple[int, int]]:
     """The rectangles' bounding box in written pixels, redacted as `redact` does it, and its corner."""
     left, top = min(r[0] for r in rects), min(r[1] for r in rects)
     right, bottom = max(r[0] + r[2] for r in rects), max(r[1] + r[3] for r in rects)
     ww, wh = source.written_size()
     visible = (left, top, min(right, ww) - left, min(bottom, wh) - top)
     crop = orientation.to_stored(visible, source.orientation, *source.size) if source.turned else visible
-    upright = imageio.orient(_decode_crop(source, crop), source.orientation)
-    ux, uy = orientation.to_upright(crop, source.orientation, *source.stored)[:2]
+    ux, uy, uw, uh = orientation.to_upright(crop, source.orientation, *source.stored)
+    if whole is not None:
+        upright = whole[uy:uy + uh, ux:ux + uw]
+    else:
+        upright = imageio.orient(_decode_crop(source, crop), source.orientation)
     width, height = source.size
-    redact.redact_in_place(upright, [(r.x - ux, r.y - uy, r.w, r.h) for r in regions], method, outline,
+    redact.redact_in_place(upright, [(r.x - ux, r.y - uy, r.w, r.h) for r in regions], *how,
                            redact.outline_thickness(height, width))
     pixels = upright if source.turned else orientation.unorient(upright, source.orientation)
     pixels = cv2.copyMakeBorder(pixels, 0, bottom - top - pixels.shape[0], 0, right - left - pixels.shape[1],

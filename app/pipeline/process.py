@@ -86,10 +86,15 @@ def _lossless(data: bytes, detector: Detector | None, options: Options,
               given: list[Region] | None) -> tuple[bytes, ImageResult]:
     """Redact a JPEG in its DCT blocks, detecting on a smaller decode where the preset allows it."""
     source = lossless.open_source(data, options.max_pixels)
-    found = given_in(given, 0) if given is not None else find_regions(
-        source.preview(presets.PRESETS[options.preset].sees), detector, options, size=source.size)
-    try:
-        out, note = lossless.write(source, found, options.method, options.boxes)
+    pixels = None
+    if given is None:
+        pixels = source.preview(presets.PRESETS[options.preset].sees)
+        found = find_regions(pixels, detector, options, size=source.size)
+    else:
+        found = given_in(given, 0)
+    whole = pixels if pixels is not None and pixels.shape[1::-1] == source.size else None
+    try:  # the detector is done with the pixels: a full-size decode is redacted in place
+        out, note = lossless.write(source, found, options.method, options.boxes, whole)
     except lossless.Fallback as fallback:
         fallback.regions = found
         raise
