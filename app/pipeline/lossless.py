@@ -152,9 +152,11 @@ def write(source: Source, regions: list[Region], method: str, outline: bool,
     rects = _written_rects(source, regions, outline)
     patch = None
     if rects:
-        pixels, origin = _redacted(source, regions, rects, (method, outline), upright)
-        planes = dct.coefficients(pixels, source.sampling(), source.tables())
-        patch = BlockPatch(rects, origin, planes, source.sampling(), source.written_size())
+        redacted, corner = _redacted(source, regions, rects, (method, outline), upright)
+        sampling, tables = source.sampling(), source.tables()
+        blocks = [(rect, dct.coefficients(_written_pixels(source, redacted, corner, rect), sampling, tables))
+                  for rect in rects]
+        patch = BlockPatch(blocks, sampling, source.written_size())
     turn = orientation.TURNS[source.orientation] if source.turned else turbo.XOP_NONE
     out = _turbo(turbo.transform, source.data, turn, _options(source), patch.callback if patch else None)
     if patch and patch.written != patch.expected:
@@ -202,9 +204,16 @@ def _written(source: Source, rect: Rect) -> Rect:
     return orientation.to_stored(rect, source.orientation, *source.size)
 
 
+def _upright(source: Source, rect: Rect) -> Rect:
+    """A rectangle of the pixels as written, upright."""
+    if source.turned or source.orientation == 1:
+        return rect
+    return orientation.to_upright(rect, source.orientation, *source.stored)
+
+
 def _redacted(source: Source, regions: list[Region], rects: list[Rect], how: tuple[str, bool],
               whole: np.ndarray | None) -> tuple[np.ndarray, tuple[int, int]]:
-    """The rectangles' bounding box in written pixels, redacted as `redact` does it, and its corner."""
+    """The rectangles' bounding box, upright, redacted as `redact` does it; and its upright corner."""
     left, top = min(r[0] for r in rects), min(r[1] for r in rects)
     right, bottom = max(r[0] + r[2] for r in rects), max(r[1] + r[3] for r in rects)
     ww, wh = source.written_size()
@@ -218,10 +227,17 @@ def _redacted(source: Source, regions: list[Region], rects: list[Rect], how: tup
     width, height = source.size
     redact.redact_in_place(upright, [(r.x - ux, r.y - uy, r.w, r.h) for r in regions], *how,
                            redact.outline_thickness(height, width))
-    pixels = upright if source.turned else orientation.unorient(upright, source.orientation)
-    pixels = cv2.copyMakeBorder(pixels, 0, bottom - top - pixels.shape[0], 0, right - left - pixels.shape[1],
-                                cv2.BORDER_REPLICATE)
-    return pixels, (left, top)
+    return upright, (ux, uy)
+
+
+def _written_pixels(source: Source, redacted: np.ndarray, corner: tuple[int, int], rect: Rect) -> np.ndarray:
+    """One rectangle's redacted pixels as written, padded past the photo's edge as an encoder pads."""
+    x, y, w, h = rect
+    ww, wh = source.written_size()
+    ux, uy, uw, uh = _upright(source, (x, y, min(x + w, ww) - x, min(y + h, wh) - y))
+    part = redacted[uy - corner[1]:uy - corner[1] + uh, ux - corner[0]:ux - corner[0] + uw]
+    part = part if source.turned else orientation.unorient(part, source.orientation)
+    return cv2.copyMakeBorder(part, 0, h - part.shape[0], 0, w - part.shape[1], cv2.BORDER_REPLICATE)
 
 
 def _decode_crop(source: Source, crop: Rect) -> np.ndarray:
