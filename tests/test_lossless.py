@@ -2,6 +2,7 @@
 the picture's tables and ICC profile kept and every other piece of metadata gone, orientation, fallbacks."""
 from __future__ import annotations
 
+import functools
 import io
 import json
 import struct
@@ -11,8 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
+from app import cli
+from app.batch import BatchService
 from app.errors import ImageError
-from app.outcomes import Region
+from app.jobs import FileEntry
+from app.outcomes import ImageResult, Region
 from app.pipeline import (
     encoding,
     imageio,
@@ -274,3 +278,24 @@ def test_report_json_says_how_each_jpeg_was_written(make_app, astronaut):
                           "c.jpg": ("reencoded", "arithmetic coding")}
     asked = ("reencoded", "re-encoding was asked for")
     assert modes["1"] == {"a.jpg": asked, "b.png": (None, None), "c.jpg": asked}
+
+
+def test_the_cli_writes_jpegs_losslessly_unless_told_to_reencode(tmp_path, astronaut, monkeypatch):
+    monkeypatch.setenv("FACEGUARD_EXECUTOR", "thread")
+    monkeypatch.setattr(cli, "BatchService", functools.partial(BatchService, detector_factory=lambda _o: fixed(FACE)))
+    source = tmp_path / "in" / "a.jpg"
+    source.parent.mkdir()
+    source.write_bytes(jpeg(astronaut))
+    for flags, mode in (([], ("lossless", None)), (["--reencode"], ("reencoded", "re-encoding was asked for"))):
+        out = tmp_path / f"out{len(flags)}"
+        assert cli.main([str(source), "-o", str(out), "--preset", "balanced", *flags]) == 0
+        report = json.loads((out / "report.json").read_text())
+        assert report.get("reencode", False) == bool(flags)
+        assert (report["files"][0]["mode"], report["files"][0]["mode_reason"]) == mode
+
+
+def test_the_journal_keeps_how_a_jpeg_was_written():
+    entry = FileEntry(0, "a.jpg", source=None, output=None)
+    entry.end(ImageResult(512, 512, [Region(*FACE, 0.9, "fixed")], 1, "JPEG", None, "lossless", "orientation 6 kept"))
+    back = FileEntry.from_state(json.loads(json.dumps(entry.to_state())))
+    assert (back.mode, back.mode_reason) == ("lossless", "orientation 6 kept") and back.report() == entry.report()
