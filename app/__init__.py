@@ -38,7 +38,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                          detector_factory=app.config.get("DETECTOR_FACTORY"), warm=_first_detector(app.config))
     config = dict(app.config)
     jobs = JobService(batch, JobFolders(Path(app.config["DATA_DIR"])), ttl=app.config["RESULT_TTL"],
-                      options_for=lambda job: _options_for(config, job))
+                      review_ttl=app.config["REVIEW_TTL"], options_for=lambda job: _options_for(config, job))
     app.extensions["faceguard"] = jobs
     batch.start_workers()  # so the first photo does not wait for worker processes to start
     jobs.resume()

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from app import worker
 from app.errors import FaceGuardError, ImageError
-from app.outcomes import FileError, ImageResult
+from app.outcomes import FileError, ImageResult, Region
 from app.pipeline.process import Options
 from app.worker import DetectorFactory
 
@@ -57,6 +57,7 @@ class _Task:
     options: Options
     on_start: OnStart
     on_done: OnDone
+    given: list[Region] | None = None  # redact exactly these regions (a review's), detect nothing
 
 
 class BatchService:
@@ -112,10 +113,11 @@ class BatchService:
                 self._executor.submit(os.getpid)
 
     def submit(self, key: Hashable, load: Callable[[], bytes], options: Options,
-               on_start: OnStart, on_done: OnDone) -> None:
-        """Queue one file; its callbacks run on the service's own threads."""
+               on_start: OnStart, on_done: OnDone, given: list[Region] | None = None, first: bool = False) -> None:
+        """Queue one file (`first`: ahead of the others, as a person waits for it); callbacks run on the service's threads."""
+        task = _Task(key, load, options, on_start, on_done, given)
         with self._lock:
-            self._waiting.append(_Task(key, load, options, on_start, on_done))
+            self._waiting.appendleft(task) if first else self._waiting.append(task)
         self._pump()
 
     def drop(self, owner: Hashable) -> None:
@@ -160,7 +162,7 @@ class BatchService:
         else:
             task.on_start(task.key)
             try:
-                future = executor.submit(worker.redact, data, task.options, self._factory)
+                future = executor.submit(worker.redact, data, task.options, self._factory, task.given)
             except BrokenExecutor as exc:
                 future = Future()
                 future.set_exception(exc)

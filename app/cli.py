@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -12,6 +13,7 @@ from app.config import load_config
 from app.errors import FaceGuardError, TooLarge
 from app.ingest import ZIP_MAGIC, Intake, NameBook
 from app.jobs import FileEntry, FileState, Job
+from app.outcomes import Region
 from app.pipeline.presets import PRESETS, problem
 from app.pipeline.process import Options
 from app.pipeline.redact import METHODS
@@ -75,6 +77,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="how hard to look for faces (default: balanced). "
                              + " ".join(p.summary for p in PRESETS.values()))
     parser.add_argument("--workers", type=int, default=0, help="worker processes (default: one per CPU)")
+    parser.add_argument("--regions", type=Path, metavar="REPORT", default=None,
+                        help="redact exactly the regions a report.json lists for each file (edit a run's report, "
+                             "then run again); files it does not list are searched as usual")
     parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
                         help="send every photo to the Dask cluster at ADDRESS (tcp://host:8786); "
                              "needs the cluster extra")
@@ -236,10 +241,24 @@ def _finish(job: Job, out_dir: Path) -> None:
     write_report(job, out_dir)
 
 
-def _execute(job: Job, options: Options, config: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+def _given_regions(report: Path | None) -> dict[str, list[Region]] | None:
+    """The regions an edited report.json lists, per file name (None: detect as usual)."""
+    if report is None:
+        return None
+    try:
+        doc = json.loads(report.read_text(encoding="utf-8"))
+        return {f["name"]: [Region.from_description(d) for d in f.get("detections", [])]
+                for f in doc["files"] if f.get("state") == "done"}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FaceGuardError(f"{report}: not a report.json faceguard can read regions from ({exc})") from exc
+
+
+def _execute(job: Job, options: Options, config: dict[str, Any], out_dir: Path,
+             given: dict[str, list[Region]] | None = None) -> dict[str, Any]:
     """Run the job with a progress bar; return its last snapshot."""
     batch = BatchService(config["WORKERS"], kind=config["EXECUTOR"], scheduler=config["SCHEDULER"])
-    jobs = JobService(batch, options_for=lambda _job: options, publish=lambda j: _finish(j, out_dir), durable=False)
+    jobs = JobService(batch, options_for=lambda _job: options, publish=lambda j: _finish(j, out_dir), durable=False,
+                      given_for=(lambda entry: given.get(entry.name)) if given is not None else None)
     bar = _ProgressBar()
     try:
         jobs.start(job)
@@ -278,6 +297,7 @@ def run(args: argparse.Namespace) -> int:
         raise FaceGuardError(reason)
     out_dir: Path = args.output
     plan = _plan(args.inputs, out_dir)
+    given = _given_regions(args.regions)
     options = Options.from_config(config, method=args.method, boxes=args.boxes, preset=preset)
     with tempfile.TemporaryDirectory(prefix="faceguard-") as work:
         entries = _take(plan, Path(work), out_dir, config)
@@ -287,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
         _refuse_harm(entries, plan, out_dir, args.overwrite)
         out_dir.mkdir(parents=True, exist_ok=True)  # only now: a refused run leaves nothing behind
         job = Job(id="cli", directory=Path(work), files=entries, options=options.describe())
-        snapshot = _execute(job, options, config, out_dir)
+        snapshot = _execute(job, options, config, out_dir, given)
     print(_summarise(snapshot, out_dir), file=sys.stderr)
     every_photo = snapshot["state"] == "done" and not snapshot["failed"] and not snapshot["skipped"]
     return 0 if every_photo else 1

@@ -23,6 +23,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_ZIP_RATIO": 200,
     # Finished jobs (results and all) are deleted this many seconds after they end.
     "RESULT_TTL": 3600,
+    # A job started with review on keeps its originals (in its folder's inputs/) so that a
+    # person can correct the regions; they are deleted at approval, deletion, cancellation,
+    # or this many seconds after the job ended, whichever comes first.
+    "REVIEW_TTL": 3600,
     # Workers of the batch service (0: one per CPU), and what they are: "process"
     # (one single-threaded process each; MediaPipe holds the GIL, so only processes run
     # it side by side), "thread" (threads in the server's process) or "dask" (below).

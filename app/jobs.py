@@ -17,6 +17,7 @@ class JobState(str, Enum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # stopped by a person: what was done stays, the rest was never processed
 
 
 class FileState(str, Enum):
@@ -24,6 +25,7 @@ class FileState(str, Enum):
     DONE = "done"
     FAILED = "failed"
     SKIPPED = "skipped"  # not an image (e.g. .DS_Store in a zip): listed, never processed
+    CANCELLED = "cancelled"  # its job was cancelled before it reached a worker
 
 
 @dataclass
@@ -44,6 +46,7 @@ class FileEntry:
     format: str | None = None  # the format read
     written_as: str | None = None  # the format written, where it differs (HEIC and AVIF become JPEG)
     code: str | None = None  # the error's stable code (see outcomes.FileError), for programs and the page
+    removed: list[Region] = field(default_factory=list)  # detector's regions a person removed in the review
 
     def summary(self) -> dict[str, Any]:
         """What the progress endpoint shows of the file."""
@@ -75,7 +78,8 @@ class FileEntry:
                     state=FileState(state["state"]), error=state["error"], code=state.get("code"))
         entry.width, entry.height = state.get("width"), state.get("height")
         entry.frames, entry.format, entry.written_as = state.get("frames"), state.get("format"), state.get("written_as")
-        entry.regions = [Region(*d["box"], d["score"], d["engine"], d.get("frame", 0)) for d in state.get("detections", [])]
+        entry.regions = [Region.from_description(d) for d in state.get("detections", [])]
+        entry.removed = [Region.from_description(d) for d in state.get("removed", [])]
         return entry
 
     def report(self) -> dict[str, Any]:
@@ -84,8 +88,8 @@ class FileEntry:
                 "redacted_share": None if share is None else round(share, 4),
                 "format": self.format, "written_as": self.written_as, "frames": self.frames,
                 "regions": [r.box() for r in self.regions],
-                "detections": [{"box": r.box(), "score": round(r.score, 3), "engine": r.engine, "frame": r.frame}
-                               for r in self.regions],
+                "detections": [r.describe() for r in self.regions],
+                **({"removed": [r.describe() for r in self.removed]} if self.removed else {}),
                 **({"regions_per_frame": [[r.box() for r in self.regions if r.frame == i] for i in range(self.frames)]}
                    if self.frames and self.frames > 1 else {})}
 
@@ -100,6 +104,7 @@ class Job:
     error: str | None = None
     created: float = field(default_factory=time.time)
     finished: float | None = None
+    review_until: float | None = None  # originals kept for the review until then (None: not kept)
 
     def count(self, state: FileState) -> int:
         return sum(1 for f in self.files if f.state is state)
@@ -108,13 +113,14 @@ class Job:
         """How many files there are to process, and how far the job has come."""
         done, failed = self.count(FileState.DONE), self.count(FileState.FAILED)
         return {"total": len(self.files) - self.count(FileState.SKIPPED),
-                "processed": done + failed, "failed": failed,
-                "skipped": self.count(FileState.SKIPPED),
+                "processed": done + failed, "done": done, "failed": failed,
+                "skipped": self.count(FileState.SKIPPED), "cancelled": self.count(FileState.CANCELLED),
                 "faces": sum(len(f.regions) for f in self.files)}
 
     def to_dict(self) -> dict[str, Any]:
         """Snapshot for the progress endpoint."""
         return {"id": self.id, "state": self.state.value, "error": self.error, **self.counts(),
+                "review": {"originals": self.review_until is not None, "until": self.review_until},
                 "options": dict(self.options),
                 "files": [f.summary() for f in self.files]}
 
@@ -130,8 +136,9 @@ class Job:
 
 # The steps a job's state may take: queued until its first file reaches a worker; then done or
 # failed. A job with nothing left to process goes from queued straight to its end.
-_STEPS = {JobState.QUEUED: {JobState.RUNNING, JobState.DONE, JobState.FAILED},
-          JobState.RUNNING: {JobState.DONE, JobState.FAILED}, JobState.DONE: set(), JobState.FAILED: set()}
+_STEPS = {JobState.QUEUED: {JobState.RUNNING, JobState.DONE, JobState.FAILED, JobState.CANCELLED},
+          JobState.RUNNING: {JobState.DONE, JobState.FAILED, JobState.CANCELLED},
+          JobState.DONE: set(), JobState.FAILED: set(), JobState.CANCELLED: set()}
 
 
 class JobRegistry:
@@ -159,15 +166,15 @@ class JobRegistry:
             job = self._jobs.get(job_id)
             if job is None:
                 return None
-            return replace(job, files=[replace(f, regions=list(f.regions)) for f in job.files],
+            return replace(job, files=[replace(f, regions=list(f.regions), removed=list(f.removed)) for f in job.files],
                            options=dict(job.options))
 
     def start(self, job_id: str) -> bool:
         """Mark a queued job running (its first file went to a worker); False if it was not queued."""
         return self._move(job_id, JobState.RUNNING)
 
-    def finish(self, job_id: str, when: float | None = None) -> bool:
-        return self._move(job_id, JobState.DONE, finished=when or time.time())
+    def finish(self, job_id: str, when: float | None = None, cancelled: bool = False) -> bool:
+        return self._move(job_id, JobState.CANCELLED if cancelled else JobState.DONE, finished=when or time.time())
 
     def fail(self, job_id: str, error: str, when: float | None = None) -> bool:
         return self._move(job_id, JobState.FAILED, error=error, finished=when or time.time())
@@ -186,6 +193,43 @@ class JobRegistry:
             self._pending[job_id] -= 1
             self._changed.notify_all()
             return replace(entry, regions=list(entry.regions)), self._pending[job_id] == 0
+
+    def cancel_files(self, job_id: str, indices: list[int]) -> bool:
+        """Mark pending files cancelled (they never reached a worker); return whether none is left pending."""
+        with self._changed:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return False
+            for index in indices:
+                if job.files[index].state is FileState.PENDING:
+                    job.files[index].state = FileState.CANCELLED
+                    self._pending[job_id] -= 1
+            self._changed.notify_all()
+            return self._pending[job_id] == 0
+
+    def revise(self, job_id: str, index: int, regions: list[Region], removed: list[Region]) -> FileEntry | None:
+        """Replace a done file's regions with the reviewed ones; return a copy of its entry."""
+        with self._changed:
+            job = self._jobs.get(job_id)
+            if job is None or job.files[index].state is not FileState.DONE:
+                return None
+            entry = job.files[index]
+            entry.regions, entry.removed = list(regions), list(removed)
+            self._changed.notify_all()
+            return replace(entry, regions=list(entry.regions), removed=list(entry.removed))
+
+    def set_review(self, job_id: str, until: float | None) -> None:
+        """Keep the originals for the review until `until`, or say they are gone (None)."""
+        with self._changed:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                job.review_until = until
+                self._changed.notify_all()
+
+    def in_review(self, before: float) -> list[str]:
+        """Ids of the jobs whose originals were kept for a review that ended before `before`."""
+        with self._changed:
+            return [j.id for j in self._jobs.values() if j.review_until is not None and j.review_until < before]
 
     def entry(self, job_id: str, index: int) -> FileEntry | None:
         """A copy of one file's entry."""
@@ -215,7 +259,7 @@ class JobRegistry:
         """Block until the job is done, failed or gone; return its last snapshot."""
         def ended() -> bool:
             job = self._jobs.get(job_id)
-            return job is None or job.state in (JobState.DONE, JobState.FAILED)
+            return job is None or job.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
         with self._changed:
             self._changed.wait_for(ended, timeout)

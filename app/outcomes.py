@@ -15,9 +15,19 @@ class Region:
     score: float
     engine: str
     frame: int = 0  # which frame or page of the file (0 for most photos)
+    source: str = "auto"  # "auto": found by the detector; "manual": drawn by a person in the review
 
     def box(self) -> list[int]:
         return [self.x, self.y, self.w, self.h]
+
+    def describe(self) -> dict:
+        """The region as the API and report.json give it."""
+        return {"box": self.box(), "engine": self.engine, "score": round(self.score, 3), "frame": self.frame,
+                "source": self.source}
+
+    @classmethod
+    def from_description(cls, d: dict) -> Region:
+        return cls(*d["box"], d["score"], d["engine"], d.get("frame", 0), d.get("source", "auto"))
 
 
 @dataclass(frozen=True)

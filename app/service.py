@@ -14,9 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from app.batch import BatchService, Done, plain
+from app.errors import ImageError, NotFound, NotReady
 from app.folder import JobFolder, JobFolders, write_atomic
-from app.jobs import FileState, Job, JobRegistry, JobState
-from app.outcomes import FileError
+from app.jobs import FileEntry, FileState, Job, JobRegistry, JobState
+from app.outcomes import FileError, Region
 from app.pipeline.process import Options
 from app.results import write_result_zip
 from app.store import Journal
@@ -31,11 +32,18 @@ class JobService:
     """Jobs from their upload to their deletion, on one registry, one batch service and (optionally) a journal."""
 
     def __init__(self, batch: BatchService, folders: JobFolders | None = None, *, options_for: OptionsFor,
-                 publish: Publisher | None = None, durable: bool = True, ttl: float = 3600) -> None:
+                 publish: Publisher | None = None, durable: bool = True, ttl: float = 3600,
+                 review_ttl: float = 3600, given_for: Callable[[FileEntry], list[Region] | None] | None = None) -> None:
         self.batch, self.folders, self.registry = batch, folders, JobRegistry()
         self.journal = Journal(folders) if folders is not None and durable else None
         self.options_for, self.publish, self.ttl = options_for, publish or write_result_zip, ttl
+        self.review_ttl = review_ttl
+        self.given_for = given_for  # regions to redact exactly, per file, instead of detecting (the CLI's --regions)
         self._stop = threading.Event()
+        self._cancelled: set[str] = set()
+        self._finishing: list[threading.Thread] = []  # shutdown lets them write their result and journal
+        self._started_files: set[tuple[str, int]] = set()  # files that reached a worker (cancel spares them)
+        self._edits = threading.Lock()  # one review save at a time per service: each rebuilds the zip
 
     def start(self, job: Job) -> None:
         """Put a new job on disk and in the registry, and queue its files."""
@@ -53,13 +61,18 @@ class JobService:
         for entry in pending:
             source = entry.source
             self.batch.submit((job.id, entry.index), lambda source=source: source.read_bytes(), options,
-                              self._started, self._done)
+                              self._started, self._done, given=self.given_for(entry) if self.given_for else None)
+
+    def _reviewed(self, job_id: str) -> bool:
+        job = self.registry.copy(job_id)
+        return bool(job and job.options.get("review")) and job_id not in self._cancelled
 
     def _started(self, key: Hashable) -> None:
         """Mark a job running as its first photo goes to a worker (each worker holds one running, one ready).
 
         Until then the job waits behind others' photos, and says so: queued.
         """
+        self._started_files.add(key)
         self.registry.start(key[0])
 
     def _done(self, key: Hashable, done: Done) -> None:
@@ -88,7 +101,8 @@ class JobService:
         try:
             if self.journal:
                 self.journal.record(job_id, ended)
-            ended.source.unlink(missing_ok=True)
+            if not (self._reviewed(job_id) and ended.state is FileState.DONE):  # kept for the review
+                ended.source.unlink(missing_ok=True)
         except OSError:
             log.exception("job %s: could not journal %s", job_id, ended.name)
         if last:
@@ -96,17 +110,21 @@ class JobService:
 
     def _finish_soon(self, job_id: str) -> None:
         """Finish on a thread of its own: a result zip can take a while."""
-        threading.Thread(target=self._finish, args=(job_id,), name="faceguard-finish", daemon=True).start()
+        thread = threading.Thread(target=self._finish, args=(job_id,), name="faceguard-finish", daemon=True)
+        self._finishing = [t for t in self._finishing if t.is_alive()] + [thread]
+        thread.start()
 
     def _finish(self, job_id: str) -> None:
         """Publish the job's result, then end it: the registry decides, the journal follows."""
         job = self.registry.copy(job_id)
         if job is None:
             return
-        when = time.time()
+        when, cancelled = time.time(), job_id in self._cancelled
         try:
-            self.publish(replace(job, finished=when, state=JobState.DONE))
-            self.registry.finish(job_id, when)
+            self.publish(replace(job, finished=when, state=JobState.CANCELLED if cancelled else JobState.DONE))
+            if job.options.get("review") and not cancelled and job.count(FileState.DONE):
+                self.registry.set_review(job_id, when + self.review_ttl)  # before anyone sees it done
+            self.registry.finish(job_id, when, cancelled)
         except Exception as exc:
             log.exception("job %s: could not be finished", job_id)
             self.registry.fail(job_id, plain(exc).message, when)
@@ -120,6 +138,82 @@ class JobService:
     def wait(self, job_id: str, timeout: float | None = None) -> dict | None:
         """Block until the job ends; return its final snapshot."""
         return self.registry.wait(job_id, timeout)
+
+    def cancel(self, job_id: str) -> bool:
+        """Stop a job: files that have not reached a worker are cancelled; what was done stays in the result.
+
+        Returns False when there is no such job or it has already ended.
+        """
+        job = self.registry.copy(job_id)
+        if job is None or job.state not in (JobState.QUEUED, JobState.RUNNING):
+            return False
+        self._cancelled.add(job_id)
+        self.batch.drop(job_id)
+        waiting = [f for f in job.files if f.state is FileState.PENDING and (job_id, f.index) not in self._started_files]
+        for entry in waiting:
+            entry.source and entry.source.unlink(missing_ok=True)
+        if self.registry.cancel_files(job_id, [f.index for f in waiting]):
+            self._finish_soon(job_id)  # nothing left running: end it now (else the last running file does)
+        return True
+
+    def revise(self, job_id: str, index: int, boxes: list[list[int]], timeout: float = 120) -> FileEntry:
+        """Redact a reviewed photo again from its original, with exactly `boxes`; return its new entry.
+
+        Runs through the batch service like any photo (ahead of the queue), so it works on any executor.
+        A box equal to one the detector found keeps its engine and score; a new one is `manual`.
+        """
+        entry, job = self.registry.entry(job_id, index), self.registry.copy(job_id)
+        if entry is None or job is None:
+            raise NotFound("No such file in this job.")
+        if job.review_until is None or entry.source is None or not entry.source.is_file():
+            raise NotReady("The originals of this job are gone (approved, expired or never kept), "
+                           "so its photos can no longer be changed.")
+        if entry.state is not FileState.DONE:
+            raise NotReady("Only a photo that was redacted can be reviewed.")
+        found = {tuple(r.box()): r for r in entry.regions + entry.removed if r.source == "auto"}
+        regions = [found.get(tuple(b)) or Region(*b, 1.0, "manual", 0, "manual") for b in boxes]
+        removed = [r for key, r in found.items() if key not in {tuple(b) for b in boxes}]
+        finished, outcome = threading.Event(), {}
+
+        def done(_key, result: Done) -> None:
+            outcome["result"] = result
+            finished.set()
+
+        source = entry.source
+        self.batch.submit(("review", job_id, index), source.read_bytes, self.options_for(job), lambda _key: None,
+                          done, given=regions, first=True)
+        if not finished.wait(timeout):
+            raise NotReady("The photo could not be redacted again in time; try again.")
+        result = outcome["result"]
+        if isinstance(result, FileError):
+            raise ImageError(result.message, result.code)
+        with self._edits:
+            write_atomic(entry.output, result[0])
+            revised = self.registry.revise(job_id, index, regions, removed)
+            if revised is None:
+                raise NotFound("No such file in this job.")
+            if self.journal:
+                self.journal.record(job_id, revised)
+            final = self.registry.copy(job_id)
+            self.publish(final)  # the result zip holds the reviewed photo from now on
+        return revised
+
+    def approve(self, job_id: str) -> bool:
+        """End a job's review: its originals go at once; the result already holds the reviewed photos."""
+        job = self.registry.copy(job_id)
+        if job is None:
+            return False
+        self._forget_originals(job)
+        return True
+
+    def _forget_originals(self, job: Job) -> None:
+        for entry in job.files:
+            if entry.source is not None:
+                entry.source.unlink(missing_ok=True)
+        self.registry.set_review(job.id, None)
+        final = self.registry.copy(job.id)
+        if self.journal and final is not None:
+            self.journal.save(final)
 
     def delete(self, job_id: str) -> bool:
         """Forget a job and delete its folder; False if there was no such job."""
@@ -142,8 +236,13 @@ class JobService:
         self.expire()
 
     def expire(self, now: float | None = None) -> list[str]:
-        """Delete every finished job older than the time to live; return their ids."""
+        """Delete every finished job older than the time to live, and originals kept past their review; return the jobs' ids."""
         now = time.time() if now is None else now
+        for job_id in self.registry.in_review(now):
+            job = self.registry.copy(job_id)
+            if job is not None:
+                log.info("job %s: review time is over; its originals were deleted", job_id)
+                self._forget_originals(job)
         expired = self.registry.expired(now - self.ttl)
         for job_id in expired:
             self.delete(job_id)
@@ -152,7 +251,7 @@ class JobService:
 
     def start_sweeper(self) -> None:
         """Delete expired jobs in the background, every minute or so."""
-        interval = max(1.0, min(60.0, self.ttl / 4))
+        interval = max(1.0, min(60.0, self.ttl / 4, self.review_ttl / 4))
 
         def loop() -> None:
             while not self._stop.wait(interval):
@@ -171,6 +270,8 @@ class JobService:
         return folder.result if folder is not None else None
 
     def shutdown(self) -> None:
-        """Stop: files not yet done stay pending (on disk, for the next start)."""
+        """Stop: files not yet done stay pending (on disk, for the next start); jobs being finished finish."""
         self._stop.set()
         self.batch.shutdown()
+        for thread in self._finishing:
+            thread.join(timeout=60)

@@ -27,7 +27,8 @@ class Journal:
     def save(self, job: Job) -> None:
         """Write job.json whole (atomically)."""
         doc = {"id": job.id, "state": job.state.value, "error": job.error, "created": job.created,
-               "finished": job.finished, "options": job.options, "files": [f.to_state() for f in job.files]}
+               "finished": job.finished, "review_until": job.review_until, "options": job.options,
+               "files": [f.to_state() for f in job.files]}
         with atomic(self.folders.of(job.id).manifest, "w") as out:
             json.dump(doc, out, ensure_ascii=False)
 
@@ -54,10 +55,10 @@ class Journal:
                 except ValueError:
                     continue  # torn last line of a killed process: that file is simply redone
                 files[state["index"]] = FileEntry.from_state(state)
-        ended = JobState(doc["state"]) in (JobState.DONE, JobState.FAILED)
+        ended = JobState(doc["state"]) in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
         return Job(id=doc["id"], directory=folder.path, files=files, options=doc["options"],
                    state=JobState(doc["state"]) if ended else JobState.QUEUED, error=doc["error"],
-                   created=doc["created"], finished=doc["finished"])
+                   created=doc["created"], finished=doc["finished"], review_until=doc.get("review_until"))
 
     def recover(self) -> list[Job]:
         """Every job on disk; folders without a manifest (an upload cut off mid-way) are deleted."""

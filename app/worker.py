@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from app.outcomes import ImageResult
+from app.outcomes import ImageResult, Region
 from app.pipeline.detect import Detector
 from app.pipeline.presets import build_detector
 from app.pipeline.process import Options, redact_bytes
@@ -45,9 +45,10 @@ def detector(options: Options, factory: DetectorFactory | None = None) -> Detect
     return cache[key]
 
 
-def redact(data: bytes, options: Options, factory: DetectorFactory | None = None) -> tuple[bytes, ImageResult]:
-    """Redact one photo's bytes (see `redact_bytes`) with this worker's detector; return the new bytes."""
-    return redact_bytes(data, detector(options, factory), options)
+def redact(data: bytes, options: Options, factory: DetectorFactory | None = None,
+           given: list[Region] | None = None) -> tuple[bytes, ImageResult]:
+    """Redact one photo's bytes (see `redact_bytes`) with this worker's detector, or exactly the `given` regions."""
+    return redact_bytes(data, detector(options, factory) if given is None else None, options, given)
 
 
 def _exit_with(parent: int) -> None:

@@ -50,7 +50,7 @@ def test_methods_and_outline_are_recorded(app, client, astronaut, method):
     snapshot = finish(app, post_job(client, [("a.png", encode(astronaut, ".png"))], method=method, boxes="1",
                                     preset="fast"))
     assert snapshot["options"] == {"method": method, "boxes": True, "preset": "fast",
-                                   "engines": ["centerface", "mediapipe"]}
+                                   "engines": ["centerface", "mediapipe"], "review": False}
     report = json.loads(result_zip(client, snapshot["id"]).read("report.json"))
     assert (report["method"], report["boxes"], report["preset"]) == (method, True, "fast")
     assert report["files"][0]["detections"][0]["engine"] == "centerface+mediapipe"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageCms, ImageSequence
+from PIL import Image, ImageCms, ImageOps, ImageSequence
 
 from app.errors import ImageError
 from app.pipeline.formats import CONVERTED, jpeg_end, sniff
@@ -232,3 +232,16 @@ def preview_bytes(source: Source, longest: int = 480) -> bytes:
             return out.getvalue()
     except (OSError, ValueError) as exc:
         raise ImageError("The redacted photo could not be read back for a preview.") from exc
+
+
+def viewable_bytes(source: Source, upright: bool = False) -> bytes:
+    """A full-size JPEG of a photo's first frame for a browser (`upright`: EXIF orientation applied)."""
+    try:
+        with _open(_bytes(source)) as img:
+            img.seek(0)
+            shown = ImageOps.exif_transpose(img) if upright else img
+            out = io.BytesIO()
+            shown.convert("RGB").save(out, format="JPEG", quality=92)
+            return out.getvalue()
+    except (OSError, ValueError) as exc:
+        raise ImageError("The photo could not be read back to be shown.") from exc

@@ -53,17 +53,22 @@ def process_image(source: Path, output: Path, detector: Detector, options: Optio
     return result
 
 
-def redact_bytes(data: bytes, detector: Detector, options: Options) -> tuple[bytes, ImageResult]:
+def redact_bytes(data: bytes, detector: Detector | None, options: Options,
+                 given: list[Region] | None = None) -> tuple[bytes, ImageResult]:
     """Redact every face found in every frame of a photo's bytes; return the new file's bytes.
 
-    Fail closed: any error raises, and no bytes exist for an image that could not be
-    redacted in every one of its frames.
+    With `given` (a review's regions, in output pixels), those exact rectangles are redacted
+    instead, and nothing is detected. Fail closed: any error raises, and no bytes exist for
+    an image that could not be redacted in every one of its frames.
     """
     picture = imageio.read_image(data, options.max_pixels)
     regions: list[Region] = []
     redacted = []
     for index, pixels in enumerate(picture.frames):
-        found = find_regions(pixels, detector, options, index)
+        if given is None:
+            found = find_regions(pixels, detector, options, index)
+        else:
+            found = [r for r in given if r.frame == index]
         # The decoded pixels belong to this call alone; the detector is done with them.
         redacted.append(redact.redact_in_place(pixels, [r.box() for r in found], options.method, options.boxes))
         regions += found
