@@ -92,7 +92,7 @@
     data.append("method", document.querySelector("input[name=method]:checked").value);
     data.append("boxes", $("boxes").checked ? "1" : "0");
     data.append("preset", document.querySelector("input[name=preset]:checked").value);
-    data.append("review", $("review").checked ? "1" : "0");
+    data.append("review", $("review-option").checked ? "1" : "0");
     return data;
   }
 

@@ -208,9 +208,11 @@
     group.append(svgNode("rect", Object.assign({ class: "halo" }, box)), svgNode("rect", Object.assign({ class: "line" }, box)));
     const size = 13 * px;
     const above = y - 5 * px > size;
-    const label = svgNode("text", { x: x, y: above ? y - 5 * px : y + size + 2 * px, "font-size": size,
-                                    "stroke-width": 3 * px, class: "tag" });
-    label.textContent = regionTag(r);
+    const text = regionTag(r);
+    const wide = text.length * size * 0.62; // about; keeps the label inside the photo
+    const label = svgNode("text", { x: clamp(x, 0, Math.max(0, ed.width - wide)), y: above ? y - 5 * px : y + size + 2 * px,
+                                    "font-size": size, "stroke-width": 3 * px, class: "tag" });
+    label.textContent = text;
     group.append(label);
     if (selected && editable()) {
       for (const [corner, cx, cy] of [["nw", x, y], ["ne", x + w, y], ["sw", x, y + h], ["se", x + w, y + h]]) {
