@@ -192,7 +192,8 @@
       const [x, y, w, h] = ed.drag.box;
       svg.append(svgNode("rect", { x: x, y: y, width: w, height: h, class: "drawing" }));
     }
-    const again = focused >= 0 && svg.querySelector('[data-index="' + focused + '"]');
+    // A region keeps the focus through a redraw while it stays the chosen one.
+    const again = focused >= 0 && focused === ed.selected && svg.querySelector('[data-index="' + focused + '"]');
     if (again) again.focus({ preventScroll: true });
   }
 
@@ -352,8 +353,8 @@
     if (!response.ok) { FG.showError("editor", ...(await FG.failure(response))); render(); return false; }
     const detail = await response.json();
     if (ed.index === index) {
-      take(detail);
-      ed.selected = -1;
+      take(detail); // the server's list, in the order sent: the chosen box stays chosen
+      if (ed.selected >= ed.regions.length) ed.selected = -1;
       if (ed.view === "redacted") showImage();
       render();
     }
@@ -516,7 +517,7 @@
 
   function escape() {
     if (ed.drag) { cancelDrag(); return; }
-    if (ed.selected >= 0) { select(-1); $("ed-stage").focus({ preventScroll: true }); return; }
+    if (ed.selected >= 0) { $("ed-stage").focus({ preventScroll: true }); select(-1); return; }
     close();
   }
 

@@ -46,8 +46,8 @@
 
   function badges(index) {
     const f = flags(index);
-    const list = [el("span", { class: "badge", text: tn("faces", f.faces) })];
-    if (f.none) list.push(el("span", { class: "badge warn", text: t("badgeNone") }));
+    const list = [f.none ? el("span", { class: "badge warn", text: t("badgeNone") })
+      : el("span", { class: "badge", text: tn("faces", f.faces) })];
     if (f.low) list.push(el("span", { class: "badge warn", text: t("badgeLow") }));
     if (f.edited) list.push(el("span", { class: "badge edited", text: t("badgeEdited") }));
     return list;
