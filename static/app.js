@@ -289,6 +289,7 @@
     const finished = !RUNNING.includes(snap.state);
     const review = reviewing(snap);
     $("job-title").textContent = t(titleKey(job, snap));
+    $("bar").classList.toggle("still", finished); // a finished job opened later shows its bar full at once
     setBar(snap.total ? snap.processed / snap.total : 1);
     $("counts").textContent = finished ? summary(snap) : progressText(job, snap);
     $("cancel-row").hidden = finished;

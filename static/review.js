@@ -94,7 +94,7 @@
 
   function render() {
     if (!job) return;
-    $("review-intro").textContent = t("reviewIntro") + " " + untilText(job.snap.review.until);
+    $("review-intro").textContent = t("reviewIntro", { until: untilText(job.snap.review.until) });
     renderFilters();
     const grid = $("grid");
     const wanted = photos().map(card);

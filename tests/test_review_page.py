@@ -434,3 +434,50 @@ def test_upload_progress_in_bytes_and_stopping_it(server, page, tmp_path):
     assert "The upload was stopped" in page.inner_text("#pick-error")
     assert page.locator("#picked li").count() == 1 and page.is_enabled("#start")
     assert page.url == server + "/"
+
+
+def make_job(base: str, files: list[tuple[str, bytes]], **fields) -> str:
+    """A job started through the API (as the page would), finished."""
+    response = requests.post(base + "/api/jobs", files=[("images", (name, payload)) for name, payload in files],
+                             data={"preset": "fast", **fields}, timeout=60)
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    deadline = time.monotonic() + 180
+    while snapshot(base, job_id)["state"] not in ("done", "failed", "cancelled"):
+        assert time.monotonic() < deadline, "the job did not finish"
+        time.sleep(0.2)
+    return job_id
+
+
+def no_sideways_scrolling(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_screen_at_360_px_in_both_languages(server, browser, tmp_path, astronaut, scheme, record_artifact):
+    job_id = make_job(server, [("group.jpg", encode(group_photo(astronaut))),
+                               ("a-rather-long-file-name-from-a-phone-IMG_20240612_183455.jpg", encode(astronaut)),
+                               ("trip.zip", make_zip({"day1/broken.jpg": b"not a photo", "day1/notes.txt": b"hi"}))],
+                      review="1")
+    for lang, locale in (("en", "en-US"), ("zh", "zh-CN")):
+        context = browser.new_context(locale=locale, viewport={"width": 360, "height": 740}, color_scheme=scheme)
+        context.add_init_script(f"localStorage.setItem('fg-jobs', JSON.stringify(['{job_id}']))")
+        page = context.new_page()
+        page.goto(server + "/")
+        page.wait_for_selector("#recent:visible")
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == ("rgb(17, 21, 29)" if scheme == "dark" else "rgb(245, 247, 251)")
+        assert no_sideways_scrolling(page)
+        shoot(page, f"360-start-{lang}-{scheme}", record_artifact)
+        page.click("#recent-list a")
+        page.wait_for_selector("#approve:visible")
+        all_images_loaded(page, "#grid img")
+        assert no_sideways_scrolling(page)
+        shoot(page, f"360-review-{lang}-{scheme}", record_artifact)
+        open_editor(page, "group.jpg")
+        page.keyboard.press("Tab")  # choose the first box
+        assert page.evaluate("(() => { const bar = document.querySelector('.ed-bar');"
+                             " return bar.scrollWidth <= bar.clientWidth; })()"), "the toolbar wraps, never overflows"
+        assert page.evaluate("document.getElementById('ed-stage').clientHeight") >= 300, "room for the photo"
+        shoot(page, f"360-editor-{lang}-{scheme}", record_artifact, full_page=False)
+        context.close()
