@@ -350,7 +350,12 @@
     ed.saving = false;
     if (!response) { FG.showError("editor", "offline"); render(); return false; }
     if (FG.refused(response)) return false;
-    if (!response.ok) { FG.showError("editor", ...(await FG.failure(response))); render(); return false; }
+    if (!response.ok) {
+      FG.showError("editor", ...(await FG.failure(response)));
+      if (response.status === 409) FG.refreshJob(); // e.g. the originals expired: the job says so
+      render();
+      return false;
+    }
     const detail = await response.json();
     if (ed.index === index) {
       take(detail); // the server's list, in the order sent: the chosen box stays chosen

@@ -413,7 +413,7 @@ def test_recent_jobs_drop_what_the_server_forgot(server, page, tmp_path, astrona
     assert page.inner_text("#job-title") == "This job is gone" and page.is_visible("#again")
 
 
-def test_upload_progress_in_bytes_and_stopping_it(server, page, tmp_path):
+def test_upload_progress_in_bytes_and_stopping_it(server, page, tmp_path, record_artifact):
     noise = np.random.default_rng(1).integers(0, 255, (1500, 1500, 3), np.uint8)
     photo = tmp_path / "noise.png"
     photo.write_bytes(encode(noise, ".png"))  # about 6.5 MB: at 2 MB/s the upload takes a few seconds
@@ -429,6 +429,7 @@ def test_upload_progress_in_bytes_and_stopping_it(server, page, tmp_path):
     assert page.inner_text("#job-title") == "Uploading…"
     assert 0 < int(page.get_attribute("#bar", "aria-valuenow")) < 100
     assert "nothing is kept" in page.inner_text("#cancel-row")
+    shoot(page, "0-uploading-en", record_artifact)
     page.click("#cancel")
     page.wait_for_selector("#pick:visible")
     assert "The upload was stopped" in page.inner_text("#pick-error")
