@@ -481,4 +481,7 @@ def test_every_screen_at_360_px_in_both_languages(server, browser, tmp_path, ast
                              " return bar.scrollWidth <= bar.clientWidth; })()"), "the toolbar wraps, never overflows"
         assert page.evaluate("document.getElementById('ed-stage').clientHeight") >= 300, "room for the photo"
         shoot(page, f"360-editor-{lang}-{scheme}", record_artifact, full_page=False)
+        page.click(".ed-keys summary")
+        assert page.evaluate("document.querySelector('.ed-foot').scrollWidth <= window.innerWidth")
+        shoot(page, f"360-editor-keys-{lang}-{scheme}", record_artifact, full_page=False)
         context.close()
