@@ -9,7 +9,9 @@
 
   let job = null; // the job under review (app.js's), with .snap
   let details = new Map(); // index -> the file as GET /files/<index> gives it
-  let editedHere = new Set(); // indices saved in this page (the API does not list removed regions)
+  // Photos saved from this tab: the API's file view does not list removed regions, so a photo whose
+  // only change was a removal counts as edited through this (kept for the tab, across reloads).
+  let editedHere = new Set();
   const cards = new Map(); // index -> the grid's <li>
   let filter = "all";
 
@@ -131,9 +133,20 @@
     }, index);
   }
 
+  const editedKey = (id) => "fg-edited-" + id;
+
+  function loadEdited(id) {
+    try {
+      return new Set(JSON.parse(sessionStorage.getItem(editedKey(id)) || "[]"));
+    } catch (e) {
+      return new Set();
+    }
+  }
+
   function saved(index, detail) {
     details.set(index, detail);
     editedHere.add(index);
+    sessionStorage.setItem(editedKey(job.id), JSON.stringify([...editedHere]));
     render();
     FG.refreshJob(); // the job's face count changed
   }
@@ -142,7 +155,7 @@
     if (!job || job.id !== current.id) {
       job = current;
       details = new Map();
-      editedHere = new Set();
+      editedHere = loadEdited(current.id);
       cards.clear();
       filter = "all";
       document.querySelector("input[name=filter][value=all]").checked = true;

@@ -229,6 +229,8 @@ def test_review_draw_delete_save_approve_download(server, page, tmp_path, astron
     page.check("input[name=filter][value=none]")
     assert page.locator("#grid li:visible").count() == 1  # beach.png has no region now
     shoot(page, "3-grid-edited-en", record_artifact)
+    page.reload()  # the review goes on where it was
+    page.wait_for_function("document.getElementById('filter-edited').textContent === 'Edited (2)'")
 
     # Approve and download: the zip holds the reviewed photos, and report.json says what was edited.
     with page.expect_download() as info:
@@ -340,7 +342,7 @@ def test_a_job_is_found_again_after_a_reload_a_closed_tab_and_a_restart(tmp_path
     try:
         page = context.new_page()
         page.goto(base + "/")
-        job_id = start_job(page, slow_photos(tmp_path, astronaut, 8), preset="balanced", review=False)
+        job_id = start_job(page, slow_photos(tmp_path, astronaut, 12), preset="balanced", review=False)
         assert page.url == f"{base}/jobs/{job_id}"
         wait_processed(base, job_id)
         page.reload()  # mid-job: the address finds the job
@@ -348,20 +350,21 @@ def test_a_job_is_found_again_after_a_reload_a_closed_tab_and_a_restart(tmp_path
         page.wait_for_function("/photos processed/.test(document.getElementById('counts').textContent)")
         assert page.is_visible("#cancel")
         # The server stops mid-job and comes back on the same folder and port: the page waits, then goes on.
+        assert snapshot(base, job_id)["state"] == "running", "the job must still be running here"
         stop_server(proc)
         page.wait_for_selector("#job-error:has-text('trying again')", timeout=20_000)
         shoot(page, "6-server-restarting-en", record_artifact)
         proc = serve_on(data_dir, port)
         wait_finished(page)
         assert page.inner_text("#job-title") == "Done" and page.is_hidden("#job-error")
-        assert "8 photos redacted" in page.inner_text("#counts")
+        assert "12 photos redacted" in page.inner_text("#counts")
         page.close()
         # A closed tab: the start page lists the job; its link opens it.
         again = context.new_page()
         again.goto(base + "/")
         again.wait_for_selector("#recent:visible")
-        assert "photo-00.jpg and 7 more" in again.inner_text("#recent-list")
-        assert "done · 8 photos redacted" in again.inner_text("#recent-list")
+        assert "photo-00.jpg and 11 more" in again.inner_text("#recent-list")
+        assert "done · 12 photos redacted" in again.inner_text("#recent-list")
         again.click("#recent-list a")
         again.wait_for_selector("#download:visible")
         assert again.url == f"{base}/jobs/{job_id}"
