@@ -50,9 +50,14 @@ class Cluster:
         self.client.register_plugin(Warm(warm))
 
     def workers(self) -> int:
-        """Task threads across the cluster's workers now (at least 1)."""
-        workers = self.client.scheduler_info()["workers"]  # the client's copy, refreshed as workers come and go
-        return max(1, sum(w.get("nthreads", 1) for w in workers.values()))
+        """Task threads across the cluster's workers now (at least 1).
+
+        Also called on the client's own thread (a task's done callback), where scheduler_info()
+        returns the client's cached copy, refreshed every 2 s with the totals and no worker list.
+        """
+        info = self.client.scheduler_info(n_workers=0)  # the totals are enough
+        threads = info.get("total_threads") or sum(w.get("nthreads", 1) for w in info.get("workers", {}).values())
+        return max(1, threads)
 
     def executor(self) -> Executor:
         """A concurrent.futures executor on the cluster; `pure=False`: identical photos are separate tasks."""
