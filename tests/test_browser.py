@@ -62,12 +62,13 @@ def test_upload_progress_previews_download(server, page, tmp_path, astronaut, re
     page.set_input_files("#file-input", [str(p) for p in photos(tmp_path, astronaut)])
     assert page.locator("#picked li").count() == 3
     assert "合照.jpg" in page.locator("#picked").inner_text()
+    page.uncheck("#review-option")  # straight to the result: before/after previews, no review
     page.click("#start")
     page.wait_for_selector("#download:visible", timeout=120_000)
     assert page.get_attribute("#bar", "aria-valuenow") == "100"
     assert page.inner_text("#job-title") == "Done"
-    counts = page.inner_text("#counts")
-    assert "3 of 4 photos done" not in counts and "4 of 4 photos done" in counts and "1 could not be processed" in counts
+    # a failed photo is never counted as done
+    assert page.inner_text("#counts") == "3 photos redacted · 1 could not be processed · 5 faces hidden"
     broken = page.locator("li.file.failed")
     assert broken.count() == 1 and "day1/broken.jpg" in broken.inner_text()
     assert "not a readable image" in broken.locator(".why").inner_text()
@@ -87,7 +88,7 @@ def test_upload_progress_previews_download(server, page, tmp_path, astronaut, re
     record_artifact("screenshot of the finished page", shot)
     page.click("#delete")
     page.wait_for_selector("#pick:visible")
-    assert "deleted" in page.inner_text("#error")
+    assert "deleted" in page.inner_text("#pick-error")
 
 
 def test_language_switch_and_chinese_browser(server, browser, page):
@@ -110,8 +111,8 @@ def test_an_upload_with_no_photos_explains_itself(server, page, tmp_path):
     page.goto(server + "/")
     page.set_input_files("#file-input", [str(notes)])
     page.click("#start")
-    page.wait_for_selector("#error:visible")
-    assert "Nothing you chose is a photo" in page.inner_text("#error")
+    page.wait_for_selector("#pick-error:visible")
+    assert "Nothing you chose is a photo" in page.inner_text("#pick-error")
     assert page.is_enabled("#start"), "the person can fix the choice and try again"
 
 
@@ -123,10 +124,10 @@ def test_oversize_upload_is_refused_in_plain_words(tmp_path, page, astronaut):
         page.goto(base + "/")
         page.set_input_files("#file-input", [str(big)])
         page.click("#start")
-        page.wait_for_selector("#error:visible")
-        assert "more than the server accepts" in page.inner_text("#error")
+        page.wait_for_selector("#pick-error:visible")
+        assert "more than the server accepts" in page.inner_text("#pick-error")
         page.click("#lang")
-        assert "超过服务器上限" in page.inner_text("#error")
+        assert "超过服务器上限" in page.inner_text("#pick-error")
     finally:
         stop_server(proc)
 
@@ -138,8 +139,9 @@ def test_a_dead_server_is_reported(server, page, tmp_path, astronaut):
     page.set_input_files("#file-input", [str(photo)])
     page.route("**/api/jobs", lambda route: route.abort())  # the server is gone
     page.click("#start")
-    page.wait_for_selector("#error:visible")
-    assert "Could not reach the Face Privacy Guard server" in page.inner_text("#error")
+    page.wait_for_selector("#pick-error:visible")
+    assert "Could not reach the Face Privacy Guard server" in page.inner_text("#pick-error")
+    assert page.is_enabled("#start") and page.locator("#picked li").count() == 1
 
 
 def test_keyboard_and_phone_sized_window(server, browser, tmp_path, astronaut):
@@ -148,7 +150,8 @@ def test_keyboard_and_phone_sized_window(server, browser, tmp_path, astronaut):
     page.on("filechooser", lambda chooser: None)  # turns chooser interception on before any key is pressed
     page.goto(server + "/")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "no sideways scrolling"
-    page.keyboard.press("Tab")  # the language switch comes first
+    page.keyboard.press("Tab")  # the title (a link to the start page) and the language switch come first
+    page.keyboard.press("Tab")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "file-input"  # the real input, inside the drop zone
     assert page.evaluate("getComputedStyle(document.getElementById('drop')).borderColor") == "rgb(36, 86, 214)"
@@ -158,6 +161,7 @@ def test_keyboard_and_phone_sized_window(server, browser, tmp_path, astronaut):
         page.keyboard.press("Enter")
     chooser.value.set_files(str(photo))
     assert page.locator("#picked li").count() == 1
+    page.uncheck("#review-option")
     page.focus("#start")
     page.keyboard.press("Enter")
     page.wait_for_selector("#download:visible", timeout=60_000)
@@ -182,18 +186,22 @@ def test_a_token_in_the_address_runs_a_job(guarded, page, tmp_path, astronaut):
     assert page.evaluate("location.hash") == "", "the token leaves the address bar"
     assert page.is_hidden("#access")
     page.set_input_files("#file-input", [str(p) for p in photos(tmp_path, astronaut)])
-    page.click("#start")
-    page.wait_for_selector("#download:visible", timeout=120_000)
-    assert page.inner_text("#job-title") == "Done" and "4 of 4 photos done" in page.inner_text("#counts")
-    # previews are <img> tags: the browser sends the page's cookie, not a header, and they load
-    page.wait_for_function("[...document.querySelectorAll('.preview img')].every(i => i.complete && i.naturalWidth > 0)")
-    assert page.locator(".preview img").count() == 5
+    page.click("#start")  # with the review (the default)
+    page.wait_for_selector("#approve:visible", timeout=120_000)
+    assert page.inner_text("#job-title") == "Done" and "3 photos redacted" in page.inner_text("#counts")
+    # thumbnails and the original are <img> tags: the browser sends the page's cookie, not a header
+    page.wait_for_function("[...document.querySelectorAll('#grid img')].every(i => i.src && i.complete && i.naturalWidth > 0)")
+    assert page.locator("#grid img").count() == 3
+    page.click("#grid li:first-child button")
+    page.wait_for_function("(() => { const i = document.getElementById('ed-img');"
+                           " return i.src.endsWith('/original') && i.complete && i.naturalWidth > 0; })()")
+    page.keyboard.press("Escape")
     with page.expect_download() as info:
-        page.click("#download")
+        page.click("#approve")  # an API call with the header, then the download with the cookie
     assert "report.json" in zipfile.ZipFile(io.BytesIO(Path(info.value.path()).read_bytes())).namelist()
-    page.reload()  # the tab keeps the token: no second question
-    page.wait_for_selector("#pick:visible")
-    assert page.is_hidden("#access")
+    page.reload()  # the tab keeps the token: no second question, and the job's address shows the job
+    page.wait_for_selector("#download:visible")
+    assert page.is_hidden("#access") and page.is_hidden("#approve"), "approved: the review is over"
 
 
 def test_without_the_token_the_page_asks_for_it(guarded, page, tmp_path, astronaut, record_artifact):
@@ -210,17 +218,17 @@ def test_without_the_token_the_page_asks_for_it(guarded, page, tmp_path, astrona
         record_artifact(f"screenshot of the token prompt ({lang})", shot)
     page.fill("#token-input", "not-the-token")
     page.press("#token-input", "Enter")
-    page.wait_for_selector("#error:visible")
-    assert "这不是此服务器的访问令牌" in page.inner_text("#error")
+    page.wait_for_selector("#access-error:visible")
+    assert "这不是此服务器的访问令牌" in page.inner_text("#access-error")
     page.click("#lang")
-    assert "not this server's access token" in page.inner_text("#error")
+    assert "not this server's access token" in page.inner_text("#access-error")
     shot = ARTIFACTS / "browser-token-wrong-en.png"
     page.screenshot(path=str(shot), full_page=True)
     record_artifact("screenshot of a wrong token", shot)
     page.fill("#token-input", TOKEN)
     page.click("#token-submit")
     page.wait_for_selector("#pick:visible")
-    assert page.is_hidden("#access") and page.is_hidden("#error")
+    assert page.is_hidden("#access") and page.is_hidden("#access-error")
     # A token the server stops taking (a restart makes a new one): asked again, the photos still chosen.
     photo = tmp_path / "p.jpg"
     photo.write_bytes(encode(astronaut))
@@ -228,7 +236,7 @@ def test_without_the_token_the_page_asks_for_it(guarded, page, tmp_path, astrona
     page.route("**/api/jobs", lambda route: route.fulfill(status=401, json={"error": "token"}))
     page.click("#start")
     page.wait_for_selector("#access:visible")
-    assert "no longer accepts the access token" in page.inner_text("#error")
+    assert "no longer accepts the access token" in page.inner_text("#access-error")
     page.unroute("**/api/jobs")
     page.fill("#token-input", TOKEN)
     page.click("#token-submit")
@@ -237,4 +245,22 @@ def test_without_the_token_the_page_asks_for_it(guarded, page, tmp_path, astrona
     page.evaluate("sessionStorage.setItem('fg-token', 'stale')")
     page.reload()
     page.wait_for_selector("#access:visible")
-    assert "no longer accepts the access token" in page.inner_text("#error")
+    assert "no longer accepts the access token" in page.inner_text("#access-error")
+
+
+def test_before_and_after_are_matched_by_index_not_by_name(server, page, tmp_path, astronaut):
+    """Two IMG_0001.jpg from different folders: each "before" is its own photo (the server renames one)."""
+    square, wide = tmp_path / "a" / "IMG_0001.jpg", tmp_path / "b" / "IMG_0001.jpg"
+    for path, pixels in ((square, astronaut), (wide, cv2.resize(astronaut, (900, 300)))):
+        path.parent.mkdir()
+        path.write_bytes(encode(pixels))
+    page.goto(server + "/")
+    page.set_input_files("#file-input", [str(square), str(wide)])
+    page.uncheck("#review-option")
+    page.click("#start")
+    page.wait_for_selector("#download:visible", timeout=120_000)
+    page.wait_for_function("[...document.querySelectorAll('.preview img')].every(i => i.complete && i.naturalWidth > 0)")
+    shapes = page.evaluate("""[...document.querySelectorAll('li.file')].map(li => [
+        li.querySelector('.name').textContent,
+        ...[...li.querySelectorAll('.preview img')].map(i => +(i.naturalWidth / i.naturalHeight).toFixed(1))])""")
+    assert shapes == [["IMG_0001.jpg", 1.0, 1.0], ["IMG_0001 (2).jpg", 3.0, 3.0]]

@@ -55,6 +55,7 @@ def test_a_person_removes_a_false_region_adds_a_missed_one_and_approves(review_a
     assert response.status_code == 200, response.get_json()
     assert [(r["box"], r["source"], r["engine"]) for r in response.get_json()["regions"]] == \
         [(list(FACE), "auto", "fake"), (list(MISSED), "manual", "manual")]
+    assert [r["box"] for r in response.get_json()["removed"]] == [list(FALSE)]
     redacted = cv2.imdecode(np.frombuffer(client.get(base + "/redacted").data, np.uint8), cv2.IMREAD_COLOR)
     assert detail(redacted, MISSED) < 0.2 * detail(astronaut, MISSED)  # the drawn region is hidden now
     assert np.abs(redacted[FALSE[1]:FALSE[1] + FALSE[3], FALSE[0]:FALSE[0] + FALSE[2]].astype(int)

@@ -164,7 +164,8 @@ def _file_view(entry, job) -> dict:
                   and entry.source.is_file() and job.state is JobState.DONE and (entry.frames or 1) == 1)
     return {"index": entry.index, "name": entry.name, "state": entry.state.value, "width": entry.width,
             "height": entry.height, "reviewable": reviewable,
-            "regions": [{k: v for k, v in r.describe().items() if k != "frame"} for r in entry.regions]}
+            "regions": [{k: v for k, v in r.describe().items() if k != "frame"} for r in entry.regions],
+            "removed": [{k: v for k, v in r.describe().items() if k != "frame"} for r in entry.removed]}
 
 
 @bp.get("/<job_id>/files/<int:index>")
