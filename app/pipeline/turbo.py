@@ -34,7 +34,7 @@ WHEEL, VERSION = "turbojpeg", "0.0.2"
 
 # enum TJINIT, TJPF, TJCS, TJXOP and the TJXOPT_* flags, as turbojpeg.h (2.1.92) numbers them
 INIT_DECOMPRESS, INIT_TRANSFORM = 1, 2
-PF_BGR, PF_GRAY = 1, 6
+PF_BGR = 1
 CS_RGB, CS_YCBCR, CS_GRAY, CS_CMYK, CS_YCCK = 0, 1, 2, 3, 4
 XOP_NONE, XOP_HFLIP, XOP_VFLIP, XOP_TRANSPOSE, XOP_TRANSVERSE, XOP_ROT90, XOP_ROT180, XOP_ROT270 = range(8)
 XOPT_PERFECT, XOPT_NOOUTPUT, XOPT_PROGRESSIVE, XOPT_COPYNONE = 1 << 0, 1 << 4, 1 << 5, 1 << 6
@@ -177,11 +177,10 @@ def scaled(size: int, denom: int) -> int:
     return (size + denom - 1) // denom
 
 
-def decode(data: bytes, denom: int = 1, crop: tuple[int, int, int, int] | None = None,
-           grey: bool = False) -> np.ndarray:
-    """Decode a JPEG as stored (no orientation) at 1/denom of its size, or only the `crop` (x, y, w, h) of it.
+def decode(data: bytes, denom: int = 1, crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Decode a JPEG as stored (no orientation), BGR, at 1/denom of its size, or only the `crop` (x, y, w, h).
 
-    BGR, or one channel with `grey`. A crop's x must be a multiple of the (scaled) MCU width.
+    A crop's x must be a multiple of the (scaled) MCU width.
     """
     lib = library()
     with _handle(INIT_DECOMPRESS) as handle:
@@ -190,9 +189,9 @@ def decode(data: bytes, denom: int = 1, crop: tuple[int, int, int, int] | None =
         width, height = scaled(lib.tj3Get(handle, P_JPEGWIDTH), denom), scaled(lib.tj3Get(handle, P_JPEGHEIGHT), denom)
         _, _, w, h = crop or (0, 0, width, height)
         _check(handle, lib.tj3SetCroppingRegion(handle, TJRegion(*(crop or (0, 0, 0, 0)))))
-        out = np.empty((h, w) if grey else (h, w, 3), np.uint8)
+        out = np.empty((h, w, 3), np.uint8)
         pointer = out.ctypes.data_as(POINTER(c_ubyte))
-        _check(handle, lib.tj3Decompress8(handle, data, len(data), pointer, 0, PF_GRAY if grey else PF_BGR))
+        _check(handle, lib.tj3Decompress8(handle, data, len(data), pointer, 0, PF_BGR))
         return out
 
 
