@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 from skimage import data
 
 from app import create_app
+from tests.helpers import start_server, stop_server
 
 _ARTIFACTS: list[tuple[str, str]] = []
 
@@ -68,3 +69,24 @@ def client(app):
 def astronaut() -> np.ndarray:
     """NASA's public-domain portrait of Eileen Collins (shipped by scikit-image), as BGR."""
     return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for a browser test module (which imports tests.browsing, so Chromium is there)."""
+    from tests.browsing import CHROMIUM, playwright_api
+
+    with playwright_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+            "--disable-background-networking", "--disable-component-update"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A real server process on 127.0.0.1 with its own data folder; its base URL."""
+    proc, base = start_server(tmp_path / "jobs")
+    yield base
+    stop_server(proc)

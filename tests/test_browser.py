@@ -3,34 +3,18 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import zipfile
 from pathlib import Path
 
 import cv2
 import pytest
 
-from tests.helpers import ROOT, encode, make_zip, start_server, stop_server
+from tests.browsing import (  # skips this module without Chromium
+    ARTIFACTS,
+)
+from tests.helpers import encode, make_zip, start_server, stop_server
 
 pytestmark = pytest.mark.slow  # real servers and browsers: the slow tier
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]' installs playwright")
-if not Path(CHROMIUM).exists():
-    pytest.skip("no Chromium: install it with `apt-get install -y chromium` to run the browser tests "
-                "(.ci/run does)", allow_module_level=True)
-
-ARTIFACTS = ROOT / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-            "--disable-background-networking", "--disable-component-update"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -39,13 +23,6 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
-
-
-@pytest.fixture
-def server(tmp_path):
-    proc, base = start_server(tmp_path / "jobs")
-    yield base
-    stop_server(proc)
 
 
 def photos(tmp_path, astronaut) -> list[Path]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import subprocess
 import time
 import zipfile
@@ -15,6 +14,9 @@ import numpy as np
 import pytest
 import requests
 
+from tests.browsing import (  # skips this module without Chromium
+    ARTIFACTS,
+)
 from tests.helpers import (
     ROOT,
     encode,
@@ -22,31 +24,13 @@ from tests.helpers import (
     make_zip,
     server_command,
     server_env,
-    start_server,
     stop_server,
 )
 
 pytestmark = pytest.mark.slow  # real servers and browsers: the slow tier
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]' installs playwright")
-if not Path(CHROMIUM).exists():
-    pytest.skip("no Chromium: install it with `apt-get install -y chromium` to run the browser tests "
-                "(.ci/run does)", allow_module_level=True)
-
-ARTIFACTS = ROOT / "test-artifacts"
 # The fast preset finds the big face but misses the one in the small copy at (600, 300), 80 px wide.
 MISSED = (620, 298, 32, 40)  # a box over the small copy's face, in the group photo's pixels
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-            "--disable-background-networking", "--disable-component-update"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -63,13 +47,6 @@ def page(context):
     page.on("pageerror", lambda error: page.errors.append(str(error)))
     yield page
     assert not page.errors, f"the page's scripts failed: {page.errors}"
-
-
-@pytest.fixture
-def server(tmp_path):
-    proc, base = start_server(tmp_path / "jobs")
-    yield base
-    stop_server(proc)
 
 
 def group_photo(astronaut) -> np.ndarray:
