@@ -42,7 +42,8 @@ class JobService:
         self._stop = threading.Event()
         self._cancelled: set[str] = set()
         self._finishing: list[threading.Thread] = []  # shutdown lets them write their result and journal
-        self._started_files: set[tuple[str, int]] = set()  # files that reached a worker (cancel spares them)
+        self._started_files: dict[str, set[int]] = {}  # per job, the files that reached a worker (cancel spares them)
+        self._in_review: set[str] = set()  # running jobs started with review on
         self._edits = threading.Lock()  # one review save at a time per service: each rebuilds the zip
 
     def start(self, job: Job) -> None:
@@ -58,21 +59,23 @@ class JobService:
             self._finish_soon(job.id)
             return
         options = self.options_for(job)
+        if job.options.get("review"):
+            self._in_review.add(job.id)
         for entry in pending:
             source = entry.source
             self.batch.submit((job.id, entry.index), lambda source=source: source.read_bytes(), options,
                               self._started, self._done, given=self.given_for(entry) if self.given_for else None)
 
     def _reviewed(self, job_id: str) -> bool:
-        job = self.registry.copy(job_id)
-        return bool(job and job.options.get("review")) and job_id not in self._cancelled
+        """Tell whether a job keeps its originals for a review (asked once per file: no copy of the job)."""
+        return job_id in self._in_review and job_id not in self._cancelled
 
     def _started(self, key: Hashable) -> None:
         """Mark a job running as its first photo goes to a worker (each worker holds one running, one ready).
 
         Until then the job waits behind others' photos, and says so: queued.
         """
-        self._started_files.add(key)
+        self._started_files.setdefault(key[0], set()).add(key[1])
         self.registry.start(key[0])
 
     def _done(self, key: Hashable, done: Done) -> None:
@@ -120,6 +123,8 @@ class JobService:
         if job is None:
             return
         when, cancelled = time.time(), job_id in self._cancelled
+        self._in_review.discard(job_id)
+        self._started_files.pop(job_id, None)  # cancel needs them no more
         try:
             self.publish(replace(job, finished=when, state=JobState.CANCELLED if cancelled else JobState.DONE))
             if job.options.get("review") and not cancelled and job.count(FileState.DONE):
@@ -149,7 +154,8 @@ class JobService:
             return False
         self._cancelled.add(job_id)
         self.batch.drop(job_id)
-        waiting = [f for f in job.files if f.state is FileState.PENDING and (job_id, f.index) not in self._started_files]
+        started = self._started_files.get(job_id, set())
+        waiting = [f for f in job.files if f.state is FileState.PENDING and f.index not in started]
         for entry in waiting:
             entry.source and entry.source.unlink(missing_ok=True)
         if self.registry.cancel_files(job_id, [f.index for f in waiting]):

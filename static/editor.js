@@ -270,21 +270,18 @@
     render();
   }
 
-  function undo() {
-    if (!editable() || !ed.past.length) return;
-    ed.future.push(clone(ed.regions));
-    ed.regions = ed.past.pop();
+  // Undo takes a state from the past and leaves the current one for redo; redo the other way round.
+  function travel(from, to) {
+    if (!editable() || !from.length) return;
+    to.push(clone(ed.regions));
+    ed.regions = from.pop();
     ed.selected = -1;
     render();
   }
 
-  function redo() {
-    if (!editable() || !ed.future.length) return;
-    ed.past.push(clone(ed.regions));
-    ed.regions = ed.future.pop();
-    ed.selected = -1;
-    render();
-  }
+  function undo() { travel(ed.past, ed.future); }
+
+  function redo() { travel(ed.future, ed.past); }
 
   function select(i) {
     if (ed.selected === i) return;
