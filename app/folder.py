@@ -58,9 +58,6 @@ class JobFolder:
         suffix = Path(name).suffix.lower()
         return self.outputs / (f"{index:06d}" + (suffix if _SUFFIX.fullmatch(suffix) else ""))
 
-    def exists(self) -> bool:
-        return self.path.is_dir()
-
 
 class JobFolders:
     """Every job folder under one data folder."""

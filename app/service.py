@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import replace
-from pathlib import Path
 
 from app.batch import BatchService, Done, plain
 from app.errors import ImageError, NotFound, NotReady
@@ -270,10 +269,6 @@ class JobService:
 
     def folder(self, job_id: str) -> JobFolder | None:
         return self.folders.of(job_id) if self.folders is not None else None
-
-    def result_path(self, job_id: str) -> Path | None:
-        folder = self.folder(job_id)
-        return folder.result if folder is not None else None
 
     def shutdown(self) -> None:
         """Stop: files not yet done stay pending (on disk, for the next start); jobs being finished finish."""
