@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from app.pipeline import presets
-from app.pipeline.detect import Crowd, FaceBox, Pass, fuse
+from app.pipeline.detect import Crowd, EnsembleDetector, FaceBox, Pass, fuse
 from app.pipeline.redact import expand
 from tests.helpers import encode, finish, post_job, result_zip
 
@@ -141,3 +141,29 @@ def test_fuse_keeps_consensus_and_drops_a_lone_faint_box():
               Pass(2.0, [tiny])]
     kept = fuse(passes, threshold=0.35)
     assert [(round(f.x), round(f.score, 2)) for f in kept] == [(100, 0.37), (500, 0.5)]
+
+
+class _FixedLook:
+    """A look that always finds the same boxes (the rule under test is the ensemble's, not an engine's)."""
+
+    def __init__(self, boxes):
+        self.boxes = boxes
+
+    def passes(self, _image):
+        return [Pass(1.0, self.boxes)]
+
+
+def test_a_lone_face_smaller_than_the_promise_must_be_sure_unless_a_crowd_vouches():
+    speck = FaceBox(100, 100, 12, 12, 0.45, "centerface")  # over the threshold, under `lone` pixels
+    sure_speck = FaceBox(300, 100, 12, 12, 0.6, "centerface")
+    face = FaceBox(500, 100, 30, 30, 0.45, "centerface")  # as faint, but the preset's size
+    crowd = Crowd(lone=15)
+    image = np.zeros((400, 800, 3), np.uint8)
+    found = EnsembleDetector([_FixedLook([speck, sure_speck, face])], 0.4, crowd=crowd)(image)
+    assert sorted(found, key=lambda f: f.x) == [sure_speck, face]
+    # Among a crowd, the same speck is one of its faces.
+    people = [FaceBox(100 + 40 * i, 150, 14, 14, 0.8, "centerface") for i in range(3)]
+    found = EnsembleDetector([_FixedLook([speck, *people])], 0.4, crowd=crowd)(image)
+    assert (speck.x, speck.y) in {(f.x, f.y) for f in found}
+    # Without `lone`, the threshold alone decides (thorough's 10-px promise).
+    assert speck in EnsembleDetector([_FixedLook([speck])], 0.4, crowd=Crowd())(image)

@@ -128,7 +128,9 @@ class Crowd:
     `neighbours` sure faces nearest to it up or down the photo (a crowd's faces shrink
     as it recedes, so faces at the same height in the photo are the fair comparison).
     Those faint boxes are looser, so they get `margin` times the usual padding.
-    A photo without people (a dog, a galaxy) gets no such help.
+    A photo without people (a dog, a galaxy) gets no such help; and there, a face smaller than
+    `lone` pixels (below what the preset promises to find) is kept only when `lone_bar` sure: on
+    small face-free photos, enlarged for the look, specks of texture scored just over the threshold.
     """
 
     support: float = 0.5
@@ -140,6 +142,12 @@ class Crowd:
     overlap: float = 0.3  # a faint box with more than this share of it over a kept face is not another face
     least: float = 9.0  # faint boxes smaller than this (photo pixels) are not vouched for: below 10 px a
     # face is not identifiable, and a dense crowd of specks gave a thousand boxes over 80 % of a photo
+    lone: float = 0.0
+    lone_bar: float = 0.5
+
+    def bar(self, face: FaceBox, threshold: float) -> float:
+        """The score a face needs to be kept on its own, without a crowd's help."""
+        return max(threshold, self.lone_bar) if face.h < self.lone else threshold
 
     def extra(self, candidates: list[FaceBox], threshold: float) -> list[FaceBox]:
         """The candidates below `threshold` that this photo's crowd vouches for."""
@@ -151,12 +159,12 @@ class Crowd:
         taken = np.empty((len(candidates), 4))  # the first `count` rows: the faces kept so far
         count = 0
         for face in candidates:
-            if face.score >= max(threshold, self.support):
+            if face.score >= max(self.bar(face, threshold), self.support):
                 taken[count], count = _corners(face), count + 1
         neighbours = min(self.neighbours, len(sure))
         kept = []
         for face in candidates:  # best first
-            if face.score >= threshold:
+            if face.score >= self.bar(face, threshold):
                 continue
             if face.score >= self.support:
                 kept.append(face)
@@ -212,7 +220,8 @@ class EnsembleDetector:
             faces = fuse(passes, self.threshold)
         else:
             candidates = fuse(passes, min(self.threshold, self.crowd.floor))
-            faces = [f for f in candidates if f.score >= self.threshold] + self.crowd.extra(candidates, self.threshold)
+            faces = [f for f in candidates if f.score >= self.crowd.bar(f, self.threshold)]
+            faces += self.crowd.extra(candidates, self.threshold)
         for detector in self.independent:
             faces = merge(faces, detector(image))
         return faces

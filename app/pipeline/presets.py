@@ -83,7 +83,7 @@ def _deep(threshold: float, crowd: Crowd, min_face: float, check_side: int) -> D
 
 
 def _balanced(threshold: float | None) -> Detector:
-    return _deep(0.4 if threshold is None else threshold, Crowd(support=0.35, floor=0.03),
+    return _deep(0.4 if threshold is None else threshold, Crowd(support=0.35, floor=0.03, lone=15),
                  min_face=20, check_side=480)
 
 
