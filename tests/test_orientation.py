@@ -10,7 +10,7 @@ import pytest
 from app.pipeline import presets
 from app.pipeline.detect import FaceBox, Turns
 from app.pipeline.engines import CenterFaceDetector, CenterFaceScan
-from app.pipeline.resample import for_detection, tiles, turn, unturn_box
+from app.pipeline.resample import for_detection, rescale, tiles, turn, unturn_box
 
 FACE = (175, 54, 100, 126)  # the astronaut's face as CenterFace boxes it upright (x, y, w, h)
 
@@ -80,6 +80,27 @@ def test_turns_get_the_full_look_only_where_the_checks_say_so(astronaut):
     calls.clear()
     Turns(full([replace(sure, score=0.2)]), check=check([[], [], [], []]))(astronaut)
     assert len(calls) == 4
+
+
+def test_the_photo_as_it_is_is_checked_at_the_coarse_looks_size_and_looked_at_once(astronaut):
+    sizes = []
+
+    def check(small):
+        sizes.append(small.shape[:2])
+        return []
+
+    Turns(lambda image: [], check=check, check_side=256, as_is_side=480)(astronaut)  # astronaut: 512x512
+    assert sizes == [(480, 480), (256, 256), (256, 256), (256, 256)]
+    # CenterFace looks at a frame it saw a moment ago once: the coarse look and that check are one.
+    model = CenterFaceDetector(floor=0.3)
+    runs = []
+    run = model._session.run
+    model._session = type("Session", (), {"run": lambda _self, *a: runs.append(1) or run(*a)})()
+    frame = rescale(astronaut, 480 / 512)
+    first = model.look(frame)
+    assert model.look(frame.copy()) == first and len(runs) == 1 and first
+    model.look(frame[:, ::-1])  # another frame of the same size is looked at
+    assert len(runs) == 2
 
 
 def test_tiles_cover_a_frame_and_overlap_enough_for_a_face():

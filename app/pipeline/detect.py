@@ -247,7 +247,8 @@ class Turns:
     """Find faces in photos turned sideways or upside down, and faces lying down in upright ones.
 
     `detector` looks at the photo as it is. Then `check`, a cheap detector, looks at a copy
-    shrunk to `check_side` pixels, as it is and turned a quarter, half and three-quarter turn.
+    shrunk to `as_is_side` pixels as it is (the detector's own coarse look, where the sizes match),
+    and at one shrunk to `check_side` pixels turned a quarter, half and three-quarter turn.
     A turn gets the full look of `detector` too when the check is sure (`sure`) of faces there
     and either one of them holds no face the upright look found (a person lying down) or the turn
     shows at least as much face as the photo as it is, and more than one sure face's worth (a
@@ -262,9 +263,10 @@ class Turns:
     """
 
     def __init__(self, detector: Detector, check: Detector | None = None, check_side: int = 480,
-                 sure: float = 0.5, always: bool = False, side: int | None = None) -> None:
+                 sure: float = 0.5, always: bool = False, side: int | None = None,
+                 as_is_side: int | None = None) -> None:
         self.detector, self.check, self.check_side, self.sure, self.always = detector, check, check_side, sure, always
-        self.side = side
+        self.side, self.as_is_side = side, as_is_side or check_side
 
     def __call__(self, image: np.ndarray) -> list[FaceBox]:
         height, width = image.shape[:2]
@@ -281,16 +283,20 @@ class Turns:
         """The quarter turns that get the full look, from the cheap checks (see the class)."""
         if self.always:
             return [1, 2, 3]
-        height, width = image.shape[:2]
-        small = rescale(image, min(1.0, self.check_side / max(height, width)))
-        scale = small.shape[1] / width
-        hits = {q: [_unturned(b, q, small.shape[1], small.shape[0], scale)
-                    for b in self.check(turn(small, q)) if b.score >= self.sure] for q in range(4)}
+        hits = {q: self._sure(image, q, self.check_side if q else self.as_is_side) for q in range(4)}
         if not any(f.score >= self.sure for f in upright) and not any(hits.values()):
             return [1, 2, 3]
         as_is = sum(b.score for b in hits[0])
         return [q for q in (1, 2, 3) if hits[q] and (sum(b.score for b in hits[q]) >= max(as_is, 2 * self.sure) or any(
             not any(_centre_in(face, hit) for face in upright) for hit in hits[q]))]
+
+    def _sure(self, image: np.ndarray, quarters: int, side: int) -> list[FaceBox]:
+        """The faces the check is sure of in the image shrunk to `side` pixels and turned, in image pixels."""
+        height, width = image.shape[:2]
+        small = rescale(image, min(1.0, side / max(height, width)))
+        scale = small.shape[1] / width
+        return [_unturned(b, quarters, small.shape[1], small.shape[0], scale)
+                for b in self.check(turn(small, quarters)) if b.score >= self.sure]
 
     def close(self) -> None:
         for part in (self.detector, self.check):

@@ -74,23 +74,26 @@ def _mediapipe_vote() -> list[Detector]:
     return [MediaPipeDetector(threshold=0.75)]
 
 
-def _deep(threshold: float, crowd: Crowd, min_face: float, check_side: int) -> Detector:
-    """CenterFace at a coarse size and at the size `min_face` needs, voting together; turns checked."""
+def _deep(threshold: float, crowd: Crowd, min_face: float, coarse: int, check_side: int) -> Detector:
+    """CenterFace at a coarse size and at the size `min_face` needs, voting together; turns checked.
+
+    The photo as it is is checked on the coarse look itself, which so costs nothing more.
+    """
     model = CenterFaceDetector(floor=min(0.1, crowd.floor))
-    looks = EnsembleDetector([CenterFaceScan(model, min_face=min_face)], threshold,
+    looks = EnsembleDetector([CenterFaceScan(model, coarse=coarse, min_face=min_face)], threshold,
                              independent=_mediapipe_vote(), crowd=crowd)
-    return Turns(looks, check=model, check_side=check_side)
+    return Turns(looks, check=model, check_side=check_side, as_is_side=coarse)
 
 
 def _balanced(threshold: float | None) -> Detector:
     return _deep(0.4 if threshold is None else threshold, Crowd(support=0.35, floor=0.03, lone=15),
-                 min_face=20, check_side=480)
+                 min_face=20, coarse=640, check_side=480)
 
 
 def _thorough(threshold: float | None) -> Detector:
     return _deep(0.3 if threshold is None else threshold,
                  Crowd(support=0.4, floor=0.02, sizes=(0.4, 2.5), margin=2.0),
-                 min_face=10, check_side=640)
+                 min_face=10, coarse=640, check_side=640)
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
