@@ -126,6 +126,7 @@
     const made = await response.json();
     Object.assign(job, newJob(made.id), { plain: job.plain, statusUrl: made.status_url, resultUrl: made.result_url });
     job.upload = null;
+    $("cancel-note").textContent = t("cancelNote");  // the job exists: cancelling now keeps what is done
     FG.recent.remember(made.id);
     picked.length = 0;
     history.pushState(null, "", "/jobs/" + encodeURIComponent(made.id));
