@@ -72,6 +72,21 @@ def test_outside_the_faces_every_coefficient_is_the_input_s(astronaut, layout):
     assert 0.85 < len(out) / len(source) < 1.05
 
 
+@pytest.mark.parametrize("layout", ["420", "411", "grey"])
+def test_a_crowd_of_overlapping_regions_at_the_edges_is_redacted_as_today_and_nothing_else_changes(astronaut, layout):
+    photo = astronaut[:371, :500]  # neither side on the MCU grid: the edge blocks are padded
+    crowd = [(10, 10, 60, 60), (40, 30, 60, 50), (95, 20, 30, 30), (120, 50, 40, 40),  # overlapping, touching
+             (200, 200, 24, 24), (230, 200, 24, 24), (300, 100, 90, 120), (330, 150, 40, 40),
+             (460, 300, 40, 71), (0, 340, 50, 31), (470, 0, 30, 30)]  # out to the right and bottom edges
+    source = jpeg(photo, layout, quality=95)
+    out, result = redact_bytes(source, fixed(*crowd), EXACT)
+    assert result.mode == "lossless" and len(result.regions) == len(crowd)
+    assert_only_blocks_under(coefficients(source), coefficients(out), crowd, markers.read_frame(source))
+    today, _ = redact_bytes(source, fixed(*crowd), Options(preset="balanced", padding=0.0, reencode=True))
+    for x, y, w, h in crowd:
+        assert np.abs(decoded(out)[y:y + h, x:x + w].astype(int) - decoded(today)[y:y + h, x:x + w]).mean() < 3
+
+
 @pytest.mark.parametrize("method", ["blur", "pixelate", "fill"])
 @pytest.mark.parametrize("scale", [0.5, 1, 4])
 def test_no_detail_of_the_face_survives_at_any_size(astronaut, method, scale):

@@ -1,8 +1,7 @@
-"""The lossless transform's custom filter: new coefficients for the blocks of some rectangles, the rest untouched."""
+"""The lossless transform's custom filter: new coefficients for some blocks of a box, the rest untouched."""
 from __future__ import annotations
 
 import ctypes
-from collections import defaultdict
 
 import numpy as np
 
@@ -12,34 +11,48 @@ Rect = tuple[int, int, int, int]
 _BLOCK = 64 * 2  # bytes of one block's coefficients (JCOEF: 16 bits)
 
 
-class BlockPatch:
-    """Write each component's blocks under some rectangles (written pixels, on the MCU grid).
+def block_masks(box: Rect, mcus: np.ndarray, sampling: list[tuple[int, int]],
+                size: tuple[int, int]) -> list[np.ndarray]:
+    """Per component, which of its blocks within `box` are to be written.
 
-    `blocks` pairs each rectangle with its components' quantised blocks, (rows, cols, 64) int16
-    in natural order. libjpeg-turbo calls the filter once per row of blocks of each component;
-    `written` counts the blocks replaced, so that a filter that was not called (or not
-    everywhere) is noticed against `expected`.
+    `box` (written pixels, on the MCU grid) holds `mcus`, one cell per MCU, set where a region
+    reaches. An MCU holds h x v blocks of a component sampled (h, v); blocks past the
+    component's own edge (its *_in_blocks, `size` being the written photo's) are left alone.
+    """
+    hmax, vmax = max(h for h, _ in sampling), max(v for _, v in sampling)
+    masks = []
+    for hs, vs in sampling:
+        bw, bh = 8 * hmax // hs, 8 * vmax // vs  # pixels per block of this component
+        cols, rows = -(-size[0] * hs // (8 * hmax)), -(-size[1] * vs // (8 * vmax))
+        mask = np.repeat(np.repeat(mcus, vs, axis=0), hs, axis=1)
+        mask[max(0, rows - box[1] // bh):] = False
+        mask[:, max(0, cols - box[0] // bw):] = False
+        masks.append(mask)
+    return masks
+
+
+class BlockPatch:
+    """Write each component's blocks that `masks` marks within `box`, from `planes`.
+
+    `planes`: per component, the marked blocks' quantised coefficients, (n, 64) int16 in
+    natural order, row by row (as `dct.coefficients` gives them). libjpeg-turbo calls the
+    filter once per row of blocks of each component; `written` counts the blocks replaced, so
+    that a filter that was not called (or not everywhere) is noticed against `expected`.
     """
 
-    def __init__(self, blocks: list[tuple[Rect, list[np.ndarray]]], sampling: list[tuple[int, int]],
-                 size: tuple[int, int]) -> None:
+    def __init__(self, box: Rect, masks: list[np.ndarray], planes: list[np.ndarray],
+                 sampling: list[tuple[int, int]]) -> None:
         hmax, vmax = max(h for h, _ in sampling), max(v for _, v in sampling)
-        self.keep = [np.ascontiguousarray(p, np.int16) for _, planes in blocks for p in planes]
-        # per component: block row -> [(first column, end column, address of the source row's first block)]
-        self.rows: list[dict[int, list[tuple[int, int, int]]]] = [defaultdict(list) for _ in sampling]
+        self.keep = [np.ascontiguousarray(p, np.int16) for p in planes]
+        # per component: block row -> [(first column, end column, address of the run's first block)]
+        self.rows: list[dict[int, list[tuple[int, int, int]]]] = []
         self.expected = self.written = 0
-        for index, (rect, _) in enumerate(blocks):
-            x, y, w, h = rect
-            for component, (hs, vs) in enumerate(sampling):
-                plane = self.keep[index * len(sampling) + component]
-                bw, bh = 8 * hmax // hs, 8 * vmax // vs  # pixels per block of this component
-                cols, rows = -(-size[0] * hs // (8 * hmax)), -(-size[1] * vs // (8 * vmax))  # *_in_blocks
-                c0, c1 = x // bw, min(cols, (x + w) // bw)
-                for row in range(y // bh, min(rows, (y + h) // bh)):
-                    if c1 > c0:
-                        start = plane.ctypes.data + (row - y // bh) * plane.shape[1] * _BLOCK
-                        self.rows[component][row].append((c0, c1, start))
-                        self.expected += c1 - c0
+        for mask, plane, (hs, vs) in zip(masks, self.keep, sampling):
+            if len(plane) != np.count_nonzero(mask):
+                raise ValueError("one block of coefficients per marked block is needed")
+            top, left = box[1] // (8 * vmax // vs), box[0] // (8 * hmax // hs)
+            self.rows.append(_runs(mask, top, left, plane.ctypes.data))
+            self.expected += len(plane)
         self.callback = turbo.CustomFilter(self._filter)
 
     def _filter(self, coeffs, array: turbo.TJRegion, plane: turbo.TJRegion, component: int,
@@ -56,3 +69,19 @@ class BlockPatch:
             return 0
         except Exception:  # noqa: BLE001 - never let an exception cross into C; the count tells
             return -1
+
+
+def _runs(mask: np.ndarray, top: int, left: int, address: int) -> dict[int, list[tuple[int, int, int]]]:
+    """Each row's runs of marked blocks, in the component's block grid, with where their coefficients start.
+
+    The coefficients are the marked blocks one after another, row by row: a run's first block
+    is preceded by every marked block before it in that order.
+    """
+    edges = np.diff(np.pad(mask.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    (rows, starts), (_, ends) = np.nonzero(edges == 1), np.nonzero(edges == -1)
+    before = np.concatenate(([0], np.cumsum(mask.ravel())))[rows * mask.shape[1] + starts]
+    runs: dict[int, list[tuple[int, int, int]]] = {}
+    for row, start, end, offset in zip((rows + top).tolist(), (starts + left).tolist(), (ends + left).tolist(),
+                                       before.tolist()):
+        runs.setdefault(row, []).append((start, end, address + offset * _BLOCK))
+    return runs

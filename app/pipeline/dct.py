@@ -11,6 +11,7 @@ import numpy as np
 # The orthonormal 8x8 DCT-II: JPEG's F(u, v) = C @ block @ C.T (C(0) = 1/sqrt(2), scale 1/4 in 2-D).
 _U, _X = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
 BASIS = (np.where(_U == 0, np.sqrt(1 / 8), np.sqrt(2 / 8)) * np.cos((2 * _X + 1) * _U * np.pi / 16)).astype(np.float32)
+KRON = np.kron(BASIS.astype(np.float64), BASIS.astype(np.float64))  # a block's 64 values (row by row) -> F(u, v)
 
 
 def planes(pixels: np.ndarray, count: int) -> list[np.ndarray]:
@@ -30,19 +31,25 @@ def downsample(plane: np.ndarray, fx: int, fy: int) -> np.ndarray:
     return cv2.resize(plane, (width // fx, height // fy), interpolation=cv2.INTER_AREA)
 
 
-def forward(plane: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Level shift, DCT and quantise a plane whose sides are multiples of 8: (rows, cols, 64) int16, natural order.
+def forward(plane: np.ndarray, table: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Level shift, DCT and quantise the blocks of a plane (sides multiples of 8) that `keep` marks.
 
-    Separably: C @ each strip of 8 rows, then each block @ C.T (a quarter of the work of one 64x64 product).
+    `keep`: one cell per 8x8 block. Returns (n, 64) int16 in natural order, the kept blocks row by row.
+    C @ block @ C.T is kron(C, C) @ the block's 64 values: one product over all the kept blocks,
+    with the division by the table folded into it.
     """
     height, width = plane.shape
-    strips = BASIS @ (plane.astype(np.float32) - 128.0).reshape(height // 8, 8, width)
-    blocks = strips.reshape(height // 8, 8, width // 8, 8) @ BASIS.T
-    return np.rint(blocks.transpose(0, 2, 1, 3) / table).astype(np.int16).reshape(height // 8, width // 8, 64)
+    cells = plane.reshape(height // 8, 8, width // 8, 8).transpose(0, 2, 1, 3)[keep].reshape(-1, 64)
+    quantised = (KRON.T / table.reshape(1, 64)).astype(np.float32)
+    return np.rint((cells.astype(np.float32) - 128.0) @ quantised).astype(np.int16)
 
 
-def coefficients(pixels: np.ndarray, sampling: list[tuple[int, int]], tables: list[np.ndarray]) -> list[np.ndarray]:
-    """Each component's quantised blocks of MCU-aligned pixels (sides multiples of 8 x the largest factors)."""
+def coefficients(pixels: np.ndarray, sampling: list[tuple[int, int]], tables: list[np.ndarray],
+                 keep: list[np.ndarray]) -> list[np.ndarray]:
+    """Each component's quantised blocks of MCU-aligned pixels (sides multiples of 8 x the largest factors).
+
+    `keep`: per component, which of its blocks to transform (see `forward`).
+    """
     hmax, vmax = max(h for h, _ in sampling), max(v for _, v in sampling)
-    return [forward(downsample(plane, hmax // h, vmax // v), table)
-            for plane, (h, v), table in zip(planes(pixels, len(sampling)), sampling, tables)]
+    return [forward(downsample(plane, hmax // h, vmax // v), table, mask)
+            for plane, (h, v), table, mask in zip(planes(pixels, len(sampling)), sampling, tables, keep)]

@@ -15,7 +15,7 @@ import numpy as np
 
 from app.outcomes import Region
 from app.pipeline import dct, encoding, imageio, markers, orientation, redact, turbo
-from app.pipeline.blockpatch import BlockPatch
+from app.pipeline.blockpatch import BlockPatch, block_masks
 from app.pipeline.formats import jpeg_end
 
 Rect = tuple[int, int, int, int]
@@ -151,12 +151,13 @@ def write(source: Source, regions: list[Region], method: str, outline: bool,
     """
     rects = _written_rects(source, regions, outline)
     patch = None
-    if rects:
-        redacted, corner = _redacted(source, regions, rects, (method, outline), upright)
-        sampling, tables = source.sampling(), source.tables()
-        blocks = [(rect, dct.coefficients(_written_pixels(source, redacted, corner, rect), sampling, tables))
-                  for rect in rects]
-        patch = BlockPatch(blocks, sampling, source.written_size())
+    if rects:  # each block under the regions is transformed once, however many regions overlap it
+        box = _bounds(rects)
+        redacted, corner = _redacted(source, regions, box, (method, outline), upright)
+        sampling = source.sampling()
+        masks = block_masks(box, _mcus(source, box, rects), sampling, source.written_size())
+        planes = dct.coefficients(_written_pixels(source, redacted, corner, box), sampling, source.tables(), masks)
+        patch = BlockPatch(box, masks, planes, sampling)
     turn = orientation.TURNS[source.orientation] if source.turned else turbo.XOP_NONE
     out = _turbo(turbo.transform, source.data, turn, _options(source), patch.callback if patch else None)
     if patch and patch.written != patch.expected:
@@ -211,11 +212,25 @@ def _upright(source: Source, rect: Rect) -> Rect:
     return orientation.to_upright(rect, source.orientation, *source.stored)
 
 
-def _redacted(source: Source, regions: list[Region], rects: list[Rect], how: tuple[str, bool],
-              whole: np.ndarray | None) -> tuple[np.ndarray, tuple[int, int]]:
-    """The rectangles' bounding box, upright, redacted as `redact` does it; and its upright corner."""
+def _bounds(rects: list[Rect]) -> Rect:
+    """The rectangles' bounding box (on the MCU grid, as they are)."""
     left, top = min(r[0] for r in rects), min(r[1] for r in rects)
-    right, bottom = max(r[0] + r[2] for r in rects), max(r[1] + r[3] for r in rects)
+    return left, top, max(r[0] + r[2] for r in rects) - left, max(r[1] + r[3] for r in rects) - top
+
+
+def _mcus(source: Source, box: Rect, rects: list[Rect]) -> np.ndarray:
+    """One cell per MCU of `box`, set where a rectangle covers it."""
+    mw, mh = source.mcu()
+    cells = np.zeros((box[3] // mh, box[2] // mw), bool)
+    for x, y, w, h in rects:
+        cells[(y - box[1]) // mh:(y + h - box[1]) // mh, (x - box[0]) // mw:(x + w - box[0]) // mw] = True
+    return cells
+
+
+def _redacted(source: Source, regions: list[Region], box: Rect, how: tuple[str, bool],
+              whole: np.ndarray | None) -> tuple[np.ndarray, tuple[int, int]]:
+    """The box (written pixels), upright, redacted as `redact` does it; and its upright corner."""
+    left, top, right, bottom = box[0], box[1], box[0] + box[2], box[1] + box[3]
     ww, wh = source.written_size()
     visible = (left, top, min(right, ww) - left, min(bottom, wh) - top)
     crop = orientation.to_stored(visible, source.orientation, *source.size) if source.turned else visible
@@ -231,7 +246,7 @@ def _redacted(source: Source, regions: list[Region], rects: list[Rect], how: tup
 
 
 def _written_pixels(source: Source, redacted: np.ndarray, corner: tuple[int, int], rect: Rect) -> np.ndarray:
-    """One rectangle's redacted pixels as written, padded past the photo's edge as an encoder pads."""
+    """A rectangle's redacted pixels as written, padded past the photo's edge as an encoder pads."""
     x, y, w, h = rect
     ww, wh = source.written_size()
     ux, uy, uw, uh = _upright(source, (x, y, min(x + w, ww) - x, min(y + h, wh) - y))
