@@ -20,6 +20,7 @@ from app.pipeline.formats import jpeg_end
 
 Rect = tuple[int, int, int, int]
 REDUCTIONS = (8, 4, 2)  # libjpeg's DCT scaling: 1/8, 1/4, 1/2
+STRIP = 256  # pixels of MCU rows whose blocks are made new together
 
 
 class Fallback(Exception):
@@ -154,10 +155,9 @@ def write(source: Source, regions: list[Region], method: str, outline: bool,
     if rects:  # each block under the regions is transformed once, however many regions overlap it
         box = _bounds(rects)
         redacted, corner = _redacted(source, regions, box, (method, outline), upright)
-        sampling = source.sampling()
-        masks = block_masks(box, _mcus(source, box, rects), sampling, source.written_size())
-        planes = dct.coefficients(_written_pixels(source, redacted, corner, box), sampling, source.tables(), masks)
-        patch = BlockPatch(box, masks, planes, sampling)
+        mcus = _mcus(source, box, rects)
+        masks = block_masks(box, mcus, source.sampling(), source.written_size())
+        patch = BlockPatch(box, masks, _coefficients(source, redacted, corner, box, mcus), source.sampling())
     turn = orientation.TURNS[source.orientation] if source.turned else turbo.XOP_NONE
     out = _turbo(turbo.transform, source.data, turn, _options(source), patch.callback if patch else None)
     if patch and patch.written != patch.expected:
@@ -225,6 +225,30 @@ def _mcus(source: Source, box: Rect, rects: list[Rect]) -> np.ndarray:
     for x, y, w, h in rects:
         cells[(y - box[1]) // mh:(y + h - box[1]) // mh, (x - box[0]) // mw:(x + w - box[0]) // mw] = True
     return cells
+
+
+def _coefficients(source: Source, redacted: np.ndarray, corner: tuple[int, int], box: Rect,
+                  mcus: np.ndarray) -> list[np.ndarray]:
+    """Each component's quantised blocks under the regions, row by row over the box (as `BlockPatch` takes them).
+
+    Strip by strip of MCU rows, each only as wide as its regions reach: a few faces far apart
+    in a large photo cost their own blocks, not their bounding box's.
+    """
+    (mw, mh), sampling, tables = source.mcu(), source.sampling(), source.tables()
+    planes: list[list[np.ndarray]] = [[] for _ in sampling]
+    step = max(1, STRIP // mh)
+    for first in range(0, len(mcus), step):
+        cells = mcus[first:first + step]
+        columns = np.flatnonzero(cells.any(axis=0))
+        if not len(columns):
+            continue
+        left, right = int(columns[0]), int(columns[-1]) + 1
+        strip = (box[0] + left * mw, box[1] + first * mh, (right - left) * mw, len(cells) * mh)
+        keep = block_masks(strip, cells[:, left:right], sampling, source.written_size())
+        pixels = _written_pixels(source, redacted, corner, strip)
+        for plane, blocks in zip(planes, dct.coefficients(pixels, sampling, tables, keep)):
+            plane.append(blocks)
+    return [np.concatenate(p) if p else np.empty((0, 64), np.int16) for p in planes]
 
 
 def _redacted(source: Source, regions: list[Region], box: Rect, how: tuple[str, bool],
