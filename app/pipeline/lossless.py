@@ -157,7 +157,7 @@ def write(source: Source, regions: list[Region], method: str, outline: bool,
         redacted, corner = _redacted(source, regions, box, (method, outline), upright)
         mcus = _mcus(source, box, rects)
         masks = block_masks(box, mcus, source.sampling(), source.written_size())
-        patch = BlockPatch(box, masks, _coefficients(source, redacted, corner, box, mcus), source.sampling())
+        patch = BlockPatch(box, masks, _coefficients(source, redacted, corner, box, mcus, masks), source.sampling())
     turn = orientation.TURNS[source.orientation] if source.turned else turbo.XOP_NONE
     out = _turbo(turbo.transform, source.data, turn, _options(source), patch.callback if patch else None)
     if patch and patch.written != patch.expected:
@@ -228,8 +228,8 @@ def _mcus(source: Source, box: Rect, rects: list[Rect]) -> np.ndarray:
 
 
 def _coefficients(source: Source, redacted: np.ndarray, corner: tuple[int, int], box: Rect,
-                  mcus: np.ndarray) -> list[np.ndarray]:
-    """Each component's quantised blocks under the regions, row by row over the box (as `BlockPatch` takes them).
+                  mcus: np.ndarray, masks: list[np.ndarray]) -> list[np.ndarray]:
+    """Each component's blocks that `masks` marks, quantised, row by row over the box (as `BlockPatch` takes them).
 
     Strip by strip of MCU rows, each only as wide as its regions reach: a few faces far apart
     in a large photo cost their own blocks, not their bounding box's.
@@ -244,7 +244,7 @@ def _coefficients(source: Source, redacted: np.ndarray, corner: tuple[int, int],
             continue
         left, right = int(columns[0]), int(columns[-1]) + 1
         strip = (box[0] + left * mw, box[1] + first * mh, (right - left) * mw, len(cells) * mh)
-        keep = block_masks(strip, cells[:, left:right], sampling, source.written_size())
+        keep = [mask[first * v:(first + len(cells)) * v, left * h:right * h] for mask, (h, v) in zip(masks, sampling)]
         pixels = _written_pixels(source, redacted, corner, strip)
         for plane, blocks in zip(planes, dct.coefficients(pixels, sampling, tables, keep)):
             plane.append(blocks)
