@@ -2,12 +2,20 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import cv2
 import numpy as np
 
 from app.pipeline import presets
-from app.pipeline.detect import Crowd, EnsembleDetector, FaceBox, Pass, fuse
+from app.pipeline.detect import (
+    Crowd,
+    EnsembleDetector,
+    FaceBox,
+    Pass,
+    _overlapping_pairs,
+    fuse,
+)
 from app.pipeline.redact import expand
 from tests.helpers import encode, finish, post_job, result_zip
 
@@ -100,27 +108,77 @@ def _fuse_one_by_one(passes, threshold, overlap=0.3, min_face=12.0):
     for box, index in sorted(((b, i) for i, p in enumerate(passes) for b in p.boxes), key=lambda t: -t[0].score):
         face = next((f for f in faces if iou(f[0], box) > overlap), None)
         if face is None:
-            faces.append((box, {index: box.score}))
+            faces.append((box, {index: box.score}, {box.engine}))
         else:
             face[1][index] = max(face[1].get(index, 0.0), box.score)
+            face[2].add(box.engine)
     out = []
-    for lead, votes in faces:
+    for lead, votes, engines in faces:
         voters = {i for i, p in enumerate(passes) if lead.h * p.scale >= min_face} | set(votes)
         if sum(votes.values()) / len(voters) >= threshold:
-            out.append((round(lead.x, 6), round(lead.y, 6), round(sum(votes.values()) / len(voters), 6)))
+            out.append((round(lead.x, 6), round(lead.y, 6), round(sum(votes.values()) / len(voters), 6),
+                        "+".join(sorted(engines))))
     return out
 
 
 def test_fuse_agrees_with_the_plain_loop_on_a_crowd_of_boxes():
     rng = np.random.default_rng(7)
     passes = []
-    for scale in (1.0, 1.0, 0.6, 0.6):
+    for scale, engine in ((1.0, "centerface"), (1.0, "centerface"), (0.6, "centerface"), (0.6, "other")):
         xy, size = rng.uniform(0, 400, (300, 2)), rng.uniform(8, 40, 300)
-        passes.append(Pass(scale, [FaceBox(x, y, s, s * 1.1, float(rng.uniform(0.1, 1)), "centerface")
-                                   for (x, y), s in zip(xy, size)]))
+        scores = rng.choice([0.3, 0.5, 0.7], 300) if engine == "other" else rng.uniform(0.1, 1, 300)  # with ties
+        passes.append(Pass(scale, [FaceBox(x, y, s, s * 1.1, float(score), engine)
+                                   for (x, y), s, score in zip(xy, size, scores)]))
     expected = _fuse_one_by_one(passes, 0.2)
-    assert len(expected) > 100
-    assert [(round(f.x, 6), round(f.y, 6), round(f.score, 6)) for f in fuse(passes, 0.2)] == expected
+    assert len(expected) > 100 and any("+" in engines for *_, engines in expected)
+    assert [(round(f.x, 6), round(f.y, 6), round(f.score, 6), f.engine) for f in fuse(passes, 0.2)] == expected
+
+
+def test_overlapping_pairs_are_the_same_found_a_few_at_a_time():
+    rng = np.random.default_rng(3)
+    xy, size = rng.uniform(0, 300, (500, 2)), rng.uniform(5, 60, (500, 2))
+    corners = np.hstack([xy, xy + size])
+    whole = set(zip(*(a.tolist() for a in _overlapping_pairs(corners, 0.3))))
+    assert len(whole) > 100 and whole == set(zip(*(a.tolist() for a in _overlapping_pairs(corners, 0.3, chunk=37))))
+
+
+def _extra_one_by_one(crowd, candidates, threshold):
+    """The plain loop `Crowd.extra` must agree with: each faint face against its neighbours, then the kept ones."""
+    sure = [f for f in candidates if f.score >= crowd.support]
+    if len(sure) < crowd.need:
+        return []
+    kept_boxes = [f for f in candidates if f.score >= max(crowd.bar(f, threshold), crowd.support)]
+    kept = []
+    for face in candidates:
+        if face.score >= crowd.bar(face, threshold):
+            continue
+        if face.score >= crowd.support:
+            kept.append(face)
+            kept_boxes.append(face)
+            continue
+        nearest = sorted(sure, key=lambda f: abs(f.y + f.h / 2 - (face.y + face.h / 2)))[:crowd.neighbours]
+        typical = float(np.median([f.h for f in nearest]))
+        if face.h < crowd.least or not crowd.sizes[0] * typical <= face.h <= crowd.sizes[1] * typical:
+            continue
+        covered_by = (max(0.0, min(face.x + face.w, k.x + k.w) - max(face.x, k.x))
+                      * max(0.0, min(face.y + face.h, k.y + k.h) - max(face.y, k.y)) / (face.w * face.h)
+                      for k in kept_boxes)
+        if max(covered_by, default=0.0) > crowd.overlap:
+            continue
+        kept.append(replace(face, margin=crowd.margin))
+        kept_boxes.append(face)
+    return kept
+
+
+def test_crowd_extra_agrees_with_the_plain_loop_on_a_crowd_of_boxes():
+    rng = np.random.default_rng(11)
+    xy, size = rng.uniform(0, 600, (400, 2)), rng.uniform(6, 40, 400)
+    candidates = [FaceBox(x, y, s, s * 1.2, float(rng.uniform(0.03, 0.9)), "centerface")
+                  for (x, y), s in zip(xy, size)]
+    crowd = Crowd(support=0.35, floor=0.03, lone=15)
+    expected = _extra_one_by_one(crowd, candidates, 0.4)
+    assert len(expected) > 50 and any(f.margin > 1 for f in expected) and any(f.margin == 1 for f in expected)
+    assert crowd.extra(candidates, 0.4) == expected
 
 
 def test_default_preset_is_balanced_and_recorded(app, client, astronaut):

@@ -66,10 +66,52 @@ def _corner_rows(boxes: list[FaceBox], rows: int | None = None) -> np.ndarray:
     return out
 
 
-def _cells(corners: np.ndarray, size: float = 128.0) -> list[tuple[int, int]]:
-    """The cells of a `size`-pixel grid that an [x0, y0, x1, y1] box meets."""
-    x0, y0, x1, y1 = (int(v // size) for v in corners)
-    return [(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+def _overlapping_pairs(corners: np.ndarray, overlap: float, chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of boxes (first, second: rows of `corners`, first < second) with IoU > `overlap`.
+
+    Only pairs whose spans across the photo meet are measured: sorted by left edge, each box
+    is paired with the boxes that start before it ends, about `chunk` pairs at a time.
+    """
+    by_left = np.argsort(corners[:, 0], kind="stable")
+    ordered = corners[by_left]
+    ends = np.searchsorted(ordered[:, 0], ordered[:, 2])
+    counts = np.maximum(ends - np.arange(len(corners)) - 1, 0)
+    bounds = np.searchsorted(np.cumsum(counts), np.arange(chunk, int(counts.sum()) + chunk, chunk), "right")
+    found = []
+    for lo, hi in zip([0, *bounds[:-1]], bounds):
+        own = np.repeat(np.arange(lo, hi), counts[lo:hi])
+        starts = np.cumsum(counts[lo:hi]) - counts[lo:hi]
+        other = own + 1 + np.arange(len(own)) - np.repeat(starts, counts[lo:hi])
+        a, b = ordered[own], ordered[other]
+        ix = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+        iy = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+        inter = ix * iy
+        area_a, area_b = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+        hit = inter / (area_a + area_b - inter + 1e-9) > overlap
+        found.append((by_left[own[hit]], by_left[other[hit]]))
+    first = np.concatenate([f for f, _ in found] + [np.empty(0, int)])
+    second = np.concatenate([s for _, s in found] + [np.empty(0, int)])
+    return np.minimum(first, second), np.maximum(first, second)
+
+
+def _clusters(corners: np.ndarray, overlap: float) -> tuple[np.ndarray, list[int]]:
+    """Group boxes ranked best first: each box joins the first face (best first) it overlaps by IoU > `overlap`.
+
+    Returns each box's face and each face's leading box. Taken one by one, a box is a new
+    face's lead unless it overlaps an earlier lead; so walking the overlapping pairs in order of
+    their later box, each box's leads-or-not is settled before any later box asks.
+    """
+    earlier, later = _overlapping_pairs(corners, overlap)
+    order = np.lexsort((earlier, later))
+    claimed = [-1] * len(corners)  # the lead each box joins; -1 for a lead
+    for a, b in zip(earlier[order].tolist(), later[order].tolist()):
+        if claimed[b] < 0 and claimed[a] < 0:
+            claimed[b] = a
+    claims = np.array(claimed)
+    leads = np.flatnonzero(claims < 0)
+    face = np.empty(len(corners), int)
+    face[leads] = np.arange(len(leads))
+    return face[np.where(claims < 0, np.arange(len(corners)), claims)], leads.tolist()
 
 
 def fuse(passes: list[Pass], threshold: float, overlap: float = 0.3, min_face: float = 12.0) -> list[FaceBox]:
@@ -80,41 +122,29 @@ def fuse(passes: list[Pass], threshold: float, overlap: float = 0.3, min_face: f
     pass's scale), of each pass's best score for it; a pass that missed it counts 0.
     A face one pass saw faintly is dropped; one most passes agree on is kept even if
     each was unsure; a small face only the enlarged pass could see is judged by it alone.
-    A crowd photo gives over a thousand faint boxes (a 48 MP canvas of 3,385 faces, 38,000):
-    each is compared, in one numpy step, with the faces found so far in the 128-px cells it
-    meets (25 s -> under a second on that canvas).
+    A crowd photo gives thousands of faint boxes (a 48 MP canvas of 3,385 faces, 38,000):
+    each face is compared at once with the boxes near it, and the votes are counted in numpy.
     """
     ranked = sorted(((box, i) for i, p in enumerate(passes) for box in p.boxes), key=lambda t: -t[0].score)
     if not ranked:
         return []
-    corners = _corner_rows([b for b, _ in ranked])
-    lead_corners = np.empty_like(corners)  # the first len(leads) rows are the faces so far
-    leads: list[int] = []  # indices into `ranked` of each face's best box, best face first
-    scores: list[dict[int, float]] = []
-    engines: list[set[str]] = []
-    grid: dict[tuple[int, int], list[int]] = {}  # the faces each 128-px cell of the photo meets
-    for j, (box, index) in enumerate(ranked):
-        cells = _cells(corners[j])
-        near = np.array(sorted({face for cell in cells for face in grid.get(cell, ())}), int)
-        hits = near[_iou_with(corners[j], lead_corners[near]) > overlap] if len(near) else near
-        if len(hits):
-            face = int(hits[0])
-            scores[face][index] = max(scores[face].get(index, 0.0), box.score)
-            engines[face].add(box.engine)
-        else:
-            for cell in cells:
-                grid.setdefault(cell, []).append(len(leads))
-            lead_corners[len(leads)] = corners[j]
-            leads.append(j)
-            scores.append({index: box.score})
-            engines.append({box.engine})
+    face_of, leads = _clusters(_corner_rows([b for b, _ in ranked]), overlap)
+    which = np.array([i for _, i in ranked])
+    best = np.zeros((len(leads), len(passes)))
+    np.maximum.at(best, (face_of, which), [b.score for b, _ in ranked])
+    voted = np.zeros_like(best, bool)
+    voted[face_of, which] = True
+    heights = np.array([ranked[j][0].h for j in leads])
+    seeing = heights[:, None] * np.array([p.scale for p in passes])[None, :] >= min_face
+    scores = best.sum(axis=1) / (seeing | voted).sum(axis=1)
+    names = sorted({b.engine for b, _ in ranked})
+    used = np.zeros((len(leads), len(names)), bool)
+    used[face_of, [names.index(b.engine) for b, _ in ranked]] = True
     fused = []
-    for j, votes, names in zip(leads, scores, engines):
-        lead = ranked[j][0]
-        voters = {i for i, p in enumerate(passes) if lead.h * p.scale >= min_face} | set(votes)
-        score = sum(votes.values()) / len(voters)
-        if score >= threshold:
-            fused.append(FaceBox(lead.x, lead.y, lead.w, lead.h, score, "+".join(sorted(names))))
+    for face in np.flatnonzero(scores >= threshold):
+        lead = ranked[leads[face]][0]
+        engines = "+".join(name for name, on in zip(names, used[face]) if on)
+        fused.append(FaceBox(lead.x, lead.y, lead.w, lead.h, float(scores[face]), engines))
     return fused
 
 
@@ -149,6 +179,18 @@ class Crowd:
         """The score a face needs to be kept on its own, without a crowd's help."""
         return max(threshold, self.lone_bar) if face.h < self.lone else threshold
 
+    def _typical(self, faces: list[FaceBox], heights: np.ndarray, middles: np.ndarray) -> np.ndarray:
+        """The median height of the sure faces (`heights`, centred at `middles`) nearest each face up or down."""
+        neighbours = min(self.neighbours, len(heights))
+        centres = np.array([f.y + f.h / 2 for f in faces])
+        typical = np.empty(len(faces))
+        rows = max(1, (1 << 18) // len(heights))  # 2 MB of distances at a time
+        for start in range(0, len(faces), rows):
+            distance = np.abs(middles[None, :] - centres[start:start + rows, None])
+            nearest = np.argpartition(distance, neighbours - 1, axis=1)[:, :neighbours]
+            typical[start:start + rows] = np.median(heights[nearest], axis=1)
+        return typical
+
     def extra(self, candidates: list[FaceBox], threshold: float) -> list[FaceBox]:
         """The candidates below `threshold` that this photo's crowd vouches for."""
         sure = [f for f in candidates if f.score >= self.support]
@@ -161,7 +203,8 @@ class Crowd:
         for face in candidates:
             if face.score >= max(self.bar(face, threshold), self.support):
                 taken[count], count = _corners(face), count + 1
-        neighbours = min(self.neighbours, len(sure))
+        faint = [f for f in candidates if f.score < min(self.bar(f, threshold), self.support)]
+        typical = iter(self._typical(faint, heights, middles))
         kept = []
         for face in candidates:  # best first
             if face.score >= self.bar(face, threshold):
@@ -170,10 +213,8 @@ class Crowd:
                 kept.append(face)
                 taken[count], count = _corners(face), count + 1
                 continue
-            distance = np.abs(middles - (face.y + face.h / 2))
-            nearest = np.argpartition(distance, neighbours - 1)[:neighbours]
-            typical = float(np.median(heights[nearest]))
-            if face.h < self.least or not self.sizes[0] * typical <= face.h <= self.sizes[1] * typical:
+            usual = next(typical)
+            if face.h < self.least or not self.sizes[0] * usual <= face.h <= self.sizes[1] * usual:
                 continue
             # A faint box mostly over a face already kept is that face again (or its shoulder):
             # a dense crowd gives thousands of such peaks, which would blur the whole photo.
@@ -283,17 +324,17 @@ class Turns:
         """The quarter turns that get the full look, from the cheap checks (see the class)."""
         if self.always:
             return [1, 2, 3]
-        hits = {q: self._sure(image, q, self.check_side if q else self.as_is_side) for q in range(4)}
+        width, longest = image.shape[1], max(image.shape[:2])
+        shrunk = {side: rescale(image, min(1.0, side / longest)) for side in {self.check_side, self.as_is_side}}
+        hits = {q: self._sure(shrunk[self.check_side if q else self.as_is_side], q, width) for q in range(4)}
         if not any(f.score >= self.sure for f in upright) and not any(hits.values()):
             return [1, 2, 3]
         as_is = sum(b.score for b in hits[0])
         return [q for q in (1, 2, 3) if hits[q] and (sum(b.score for b in hits[q]) >= max(as_is, 2 * self.sure) or any(
             not any(_centre_in(face, hit) for face in upright) for hit in hits[q]))]
 
-    def _sure(self, image: np.ndarray, quarters: int, side: int) -> list[FaceBox]:
-        """The faces the check is sure of in the image shrunk to `side` pixels and turned, in image pixels."""
-        height, width = image.shape[:2]
-        small = rescale(image, min(1.0, side / max(height, width)))
+    def _sure(self, small: np.ndarray, quarters: int, width: int) -> list[FaceBox]:
+        """The faces the check is sure of in `small` (the image shrunk from `width` pixels) turned, in image pixels."""
         scale = small.shape[1] / width
         return [_unturned(b, quarters, small.shape[1], small.shape[0], scale)
                 for b in self.check(turn(small, quarters)) if b.score >= self.sure]
