@@ -190,6 +190,13 @@ def looks(frames: list[Path]) -> None:
     print(f"  turn checks (3 turns at 480 px; the photo as it is is checked on the 640-px look) "
           f"{timed(lambda: [model(turn(small, q)) for q in (1, 2, 3)]):6.1f}")
     print(f"  MediaPipe {timed(lambda: mediapipe(image)):6.1f}")
+    ensemble = build_detector("balanced").detector  # inside the turns: the looks, fused, with the crowd rule
+    decided = []
+    for path in frames[:20]:
+        passes = [p for member in ensemble.members for p in member.passes(cv2.imread(str(path)))]
+        decided.append(timed(lambda: ensemble.decide(passes)))
+    print(f"  fusing the looks and the crowd rule, as the photo is {np.mean(decided):6.1f} "
+          f"(on average over {len(decided)} frames; the most {max(decided):.1f})")
     print(f"  whole preset {timed(lambda: build_detector('balanced')(for_detection(image)), 1):6.1f} (first call)")
     writing(frames[:20])
 

@@ -13,6 +13,7 @@ from app.pipeline.detect import (
     EnsembleDetector,
     FaceBox,
     Pass,
+    _covering_pairs,
     _overlapping_pairs,
     fuse,
 )
@@ -134,12 +135,13 @@ def test_fuse_agrees_with_the_plain_loop_on_a_crowd_of_boxes():
     assert [(round(f.x, 6), round(f.y, 6), round(f.score, 6), f.engine) for f in fuse(passes, 0.2)] == expected
 
 
-def test_overlapping_pairs_are_the_same_found_a_few_at_a_time():
+def test_pairs_of_boxes_are_the_same_found_a_few_at_a_time():
     rng = np.random.default_rng(3)
     xy, size = rng.uniform(0, 300, (500, 2)), rng.uniform(5, 60, (500, 2))
     corners = np.hstack([xy, xy + size])
-    whole = set(zip(*(a.tolist() for a in _overlapping_pairs(corners, 0.3))))
-    assert len(whole) > 100 and whole == set(zip(*(a.tolist() for a in _overlapping_pairs(corners, 0.3, chunk=37))))
+    for pairs in (_overlapping_pairs, _covering_pairs):
+        whole = set(zip(*(a.tolist() for a in pairs(corners, 0.3))))
+        assert len(whole) > 100 and whole == set(zip(*(a.tolist() for a in pairs(corners, 0.3, chunk=37))))
 
 
 def _extra_one_by_one(crowd, candidates, threshold):

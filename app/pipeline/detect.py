@@ -48,13 +48,6 @@ def _iou_with(box: np.ndarray, others: np.ndarray) -> np.ndarray:
     return inter / ((box[2] - box[0]) * (box[3] - box[1]) + areas - inter + 1e-9)
 
 
-def _overlap_of(box: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """The share of one [x0, y0, x1, y1] box that each row of `others` covers."""
-    ix = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
-    iy = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
-    return ix * iy / ((box[2] - box[0]) * (box[3] - box[1]) + 1e-9)
-
-
 def _corners(box: FaceBox) -> np.ndarray:
     return np.array([box.x, box.y, box.x + box.w, box.y + box.h])
 
@@ -66,18 +59,16 @@ def _corner_rows(boxes: list[FaceBox], rows: int | None = None) -> np.ndarray:
     return out
 
 
-def _overlapping_pairs(corners: np.ndarray, overlap: float, chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair of boxes (first, second: rows of `corners`, first < second) with IoU > `overlap`.
+def _meeting(corners: np.ndarray, chunk: int = 1 << 20):
+    """Pairs of boxes (rows of `corners`) whose spans across the photo meet, about `chunk` at a time.
 
-    Only pairs whose spans across the photo meet are measured: sorted by left edge, each box
-    is paired with the boxes that start before it ends, about `chunk` pairs at a time.
+    Sorted by left edge, each box is paired with the boxes that start before it ends. Yields the
+    pairs' rows, their intersections' areas and each box's own area.
     """
     by_left = np.argsort(corners[:, 0], kind="stable")
     ordered = corners[by_left]
-    ends = np.searchsorted(ordered[:, 0], ordered[:, 2])
-    counts = np.maximum(ends - np.arange(len(corners)) - 1, 0)
+    counts = np.maximum(np.searchsorted(ordered[:, 0], ordered[:, 2]) - np.arange(len(corners)) - 1, 0)
     bounds = np.searchsorted(np.cumsum(counts), np.arange(chunk, int(counts.sum()) + chunk, chunk), "right")
-    found = []
     for lo, hi in zip([0, *bounds[:-1]], bounds):
         own = np.repeat(np.arange(lo, hi), counts[lo:hi])
         starts = np.cumsum(counts[lo:hi]) - counts[lo:hi]
@@ -85,13 +76,32 @@ def _overlapping_pairs(corners: np.ndarray, overlap: float, chunk: int = 1 << 20
         a, b = ordered[own], ordered[other]
         ix = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
         iy = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
-        inter = ix * iy
         area_a, area_b = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+        yield by_left[own], by_left[other], ix * iy, area_a, area_b
+
+
+def _joined(found: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    return (np.concatenate([f for f, _ in found] + [np.empty(0, int)]),
+            np.concatenate([s for _, s in found] + [np.empty(0, int)]))
+
+
+def _overlapping_pairs(corners: np.ndarray, overlap: float, chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of boxes (first, second: rows of `corners`, first < second) with IoU > `overlap`."""
+    found = []
+    for a, b, inter, area_a, area_b in _meeting(corners, chunk):
         hit = inter / (area_a + area_b - inter + 1e-9) > overlap
-        found.append((by_left[own[hit]], by_left[other[hit]]))
-    first = np.concatenate([f for f, _ in found] + [np.empty(0, int)])
-    second = np.concatenate([s for _, s in found] + [np.empty(0, int)])
+        found.append((a[hit], b[hit]))
+    first, second = _joined(found)
     return np.minimum(first, second), np.maximum(first, second)
+
+
+def _covering_pairs(corners: np.ndarray, share: float, chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of boxes (covered, covering: rows of `corners`) where the second covers over `share` of the first."""
+    found = []
+    for a, b, inter, area_a, area_b in _meeting(corners, chunk):
+        over_a, over_b = inter / (area_a + 1e-9) > share, inter / (area_b + 1e-9) > share
+        found += [(a[over_a], b[over_a]), (b[over_b], a[over_b])]
+    return _joined(found)
 
 
 def _clusters(corners: np.ndarray, overlap: float) -> tuple[np.ndarray, list[int]]:
@@ -198,31 +208,31 @@ class Crowd:
             return []
         heights = np.array([f.h for f in sure])
         middles = np.array([f.y + f.h / 2 for f in sure])
-        taken = np.empty((len(candidates), 4))  # the first `count` rows: the faces kept so far
-        count = 0
-        for face in candidates:
-            if face.score >= max(self.bar(face, threshold), self.support):
-                taken[count], count = _corners(face), count + 1
+        # A faint box mostly over a face already kept is that face again (or its shoulder): a dense
+        # crowd gives thousands of such peaks, which would blur the whole photo. Kept so far: the
+        # faces sure on their own, then, in turn, each face the crowd's word keeps.
+        taken = [f.score >= max(self.bar(f, threshold), self.support) for f in candidates]
+        covered, covering = _covering_pairs(_corner_rows(candidates), self.overlap)
+        under: dict[int, list[int]] = {}
+        for i, j in zip(covered.tolist(), covering.tolist()):
+            under.setdefault(i, []).append(j)
         faint = [f for f in candidates if f.score < min(self.bar(f, threshold), self.support)]
         typical = iter(self._typical(faint, heights, middles))
         kept = []
-        for face in candidates:  # best first
+        for i, face in enumerate(candidates):  # best first
             if face.score >= self.bar(face, threshold):
                 continue
             if face.score >= self.support:
                 kept.append(face)
-                taken[count], count = _corners(face), count + 1
+                taken[i] = True
                 continue
             usual = next(typical)
             if face.h < self.least or not self.sizes[0] * usual <= face.h <= self.sizes[1] * usual:
                 continue
-            # A faint box mostly over a face already kept is that face again (or its shoulder):
-            # a dense crowd gives thousands of such peaks, which would blur the whole photo.
-            box = _corners(face)
-            if count and _overlap_of(box, taken[:count]).max() > self.overlap:
+            if any(taken[j] for j in under.get(i, ())):
                 continue
             kept.append(replace(face, margin=self.margin))
-            taken[count], count = box, count + 1
+            taken[i] = True
         return kept
 
 
@@ -256,16 +266,18 @@ class EnsembleDetector:
         self.members, self.threshold, self.independent, self.crowd = members, threshold, independent or [], crowd
 
     def __call__(self, image: np.ndarray) -> list[FaceBox]:
-        passes = [p for member in self.members for p in member.passes(image)]
-        if self.crowd is None:
-            faces = fuse(passes, self.threshold)
-        else:
-            candidates = fuse(passes, min(self.threshold, self.crowd.floor))
-            faces = [f for f in candidates if f.score >= self.crowd.bar(f, self.threshold)]
-            faces += self.crowd.extra(candidates, self.threshold)
+        faces = self.decide([p for member in self.members for p in member.passes(image)])
         for detector in self.independent:
             faces = merge(faces, detector(image))
         return faces
+
+    def decide(self, passes: list[Pass]) -> list[FaceBox]:
+        """The faces the members' passes agree on, and those the photo's crowd vouches for."""
+        if self.crowd is None:
+            return fuse(passes, self.threshold)
+        candidates = fuse(passes, min(self.threshold, self.crowd.floor))
+        faces = [f for f in candidates if f.score >= self.crowd.bar(f, self.threshold)]
+        return faces + self.crowd.extra(candidates, self.threshold)
 
     def close(self) -> None:
         for member in self.members + self.independent:
