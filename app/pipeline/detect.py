@@ -39,13 +39,17 @@ class Detector(Protocol):
     def __call__(self, image: np.ndarray) -> list[FaceBox]: ...
 
 
+def _intersections(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Intersection areas of the rows of `a` and `b` ([x0, y0, x1, y1], broadcast), and the rows' own areas."""
+    ix = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    iy = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    return ix * iy, (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+
+
 def _iou_with(box: np.ndarray, others: np.ndarray) -> np.ndarray:
     """IoU of one [x0, y0, x1, y1] box with each row of `others`."""
-    ix = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
-    iy = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
-    inter = ix * iy
-    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
-    return inter / ((box[2] - box[0]) * (box[3] - box[1]) + areas - inter + 1e-9)
+    inter, area, areas = _intersections(box[None, :], others)
+    return inter / (area + areas - inter + 1e-9)
 
 
 def _corners(box: FaceBox) -> np.ndarray:
@@ -73,11 +77,7 @@ def _meeting(corners: np.ndarray, chunk: int = 1 << 20):
         own = np.repeat(np.arange(lo, hi), counts[lo:hi])
         starts = np.cumsum(counts[lo:hi]) - counts[lo:hi]
         other = own + 1 + np.arange(len(own)) - np.repeat(starts, counts[lo:hi])
-        a, b = ordered[own], ordered[other]
-        ix = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
-        iy = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
-        area_a, area_b = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-        yield by_left[own], by_left[other], ix * iy, area_a, area_b
+        yield by_left[own], by_left[other], *_intersections(ordered[own], ordered[other])
 
 
 def _joined(found: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -216,8 +216,7 @@ class Crowd:
         under: dict[int, list[int]] = {}
         for i, j in zip(covered.tolist(), covering.tolist()):
             under.setdefault(i, []).append(j)
-        faint = [f for f in candidates if f.score < min(self.bar(f, threshold), self.support)]
-        typical = iter(self._typical(faint, heights, middles))
+        typical = self._typical(candidates, heights, middles)
         kept = []
         for i, face in enumerate(candidates):  # best first
             if face.score >= self.bar(face, threshold):
@@ -226,7 +225,7 @@ class Crowd:
                 kept.append(face)
                 taken[i] = True
                 continue
-            usual = next(typical)
+            usual = typical[i]
             if face.h < self.least or not self.sizes[0] * usual <= face.h <= self.sizes[1] * usual:
                 continue
             if any(taken[j] for j in under.get(i, ())):
