@@ -42,6 +42,18 @@ def test_a_photo_turned_without_exif_still_has_its_face_found(astronaut, preset,
     assert any(overlap(face, box) > 0.5 for box in found), found
 
 
+@pytest.mark.parametrize("quarters", [0, 1, 2, 3])
+def test_fast_finds_a_mostly_hidden_close_up_in_a_thumbnail_at_every_turn(astronaut, quarters):
+    head = astronaut[20:300, 90:370].copy()  # a close-up: the face is 126 of its 280 px
+    x, y, w, h = FACE[0] - 90, FACE[1] - 20, FACE[2], FACE[3]
+    head[y:y + h, x + 9:x + 65] = 90  # most of it hidden (a hand, a head in front)
+    scale = 64 / 280  # a 64-px thumbnail: CenterFace at the thumbnail's own size finds nothing
+    thumb = cv2.resize(head, (64, 64), interpolation=cv2.INTER_AREA)
+    face = unturn_box((x * scale, y * scale, w * scale, h * scale), 4 - quarters, 64, 64)
+    found = [(f.x, f.y, f.w, f.h) for f in presets.build_detector("fast")(turn(thumb, quarters))]
+    assert any(overlap(face, box) > 0.3 for box in found), found
+
+
 def test_turns_get_the_full_look_only_where_the_checks_say_so(astronaut):
     calls = []
     sure = FaceBox(200, 60, 100, 120, 0.9, "centerface")
