@@ -11,7 +11,7 @@ from typing import Any
 from app.batch import BatchService
 from app.config import load_config
 from app.errors import FaceGuardError, TooLarge
-from app.ingest import ZIP_MAGIC, Intake, NameBook
+from app.ingest import METADATA, ZIP_MAGIC, Intake, NameBook
 from app.jobs import FileEntry, FileState, Job
 from app.outcomes import Region
 from app.pipeline.presets import PRESETS, problem
@@ -42,7 +42,8 @@ serving the web app instead:
 exit codes:
   0  every photo was redacted
   1  some file failed or was skipped (not an image): the first few are named on
-     stderr, every one in OUTDIR/report.json
+     stderr, every one in OUTDIR/report.json (a desktop's or archiver's own
+     files, .DS_Store, Thumbs.db, __MACOSX/, are left out and listed there only)
   2  nothing was done (nothing is written): a missing INPUT, no files at all, an
      OUTDIR that would write over an input or replace files without --overwrite,
      a preset that cannot run on this machine
@@ -275,15 +276,25 @@ def _execute(job: Job, options: Options, config: dict[str, Any], out_dir: Path,
         jobs.shutdown()
 
 
+def _missed(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+    """The files that failed or were skipped, save a desktop's or archiver's own (`.DS_Store`, `__MACOSX/`)."""
+    return [f for state in ("failed", "skipped") for f in snapshot["files"]
+            if f["state"] == state and not (state == "skipped" and f.get("code") == METADATA)]
+
+
 def _summarise(snapshot: dict[str, Any], out_dir: Path) -> str:
     """Say how the run went, naming the first few files that failed or were skipped, and why."""
     report = out_dir / REPORT_NAME
+    missed = _missed(snapshot)
+    skipped = sum(f["state"] == "skipped" for f in missed)
+    metadata = snapshot["skipped"] - skipped
     lines = [f"{snapshot['processed'] - snapshot['failed']} of {snapshot['total']} photos redacted, "
              f"{snapshot['faces']} faces, {snapshot['failed']} failed"
-             + (f", {snapshot['skipped']} skipped" if snapshot["skipped"] else "") + f"; report: {report}"]
+             + (f", {skipped} skipped" if skipped else "")
+             + (f", {metadata} desktop or archive metadata file{'s' * (metadata != 1)} left out" if metadata else "")
+             + f"; report: {report}"]
     if snapshot["error"]:
         lines[0] += f"; error: {_reword(snapshot['error'])}"
-    missed = [f for state in ("failed", "skipped") for f in snapshot["files"] if f["state"] == state]
     lines += [f"  {f['state']}: {f['name']}: {_reword(f['error'])}" for f in missed[:_SHOWN]]
     if len(missed) > _SHOWN:
         lines.append(f"  ... and {len(missed) - _SHOWN} more failed or skipped, listed in {report}")
@@ -312,7 +323,7 @@ def run(args: argparse.Namespace) -> int:
         job = Job(id="cli", directory=Path(work), files=entries, options=options.describe())
         snapshot = _execute(job, options, config, out_dir, given)
     print(_summarise(snapshot, out_dir), file=sys.stderr)
-    every_photo = snapshot["state"] == "done" and not snapshot["failed"] and not snapshot["skipped"]
+    every_photo = snapshot["state"] == "done" and not _missed(snapshot)
     return 0 if every_photo else 1
 
 

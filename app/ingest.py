@@ -24,6 +24,13 @@ ZIP_MAGIC = b"PK\x03\x04"
 _CHUNK = 1024 * 1024
 # Files that archivers and desktops leave behind; never worth a line of alarm.
 _JUNK_PARTS = {"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"}
+METADATA = "archive_metadata"  # the code of a file skipped as such
+_METADATA_SKIP = ("Desktop or archive metadata, not a photo.", METADATA)
+
+
+def is_metadata(name: str) -> bool:
+    """Tell a desktop's or archiver's own file (`.DS_Store`, `__MACOSX/._a.jpg`, `Thumbs.db`) by its name."""
+    return any(part in _JUNK_PARTS or part.startswith("._") for part in PurePosixPath(name.replace("\\", "/")).parts)
 
 
 class MemberError(Exception):
@@ -192,6 +199,9 @@ class Intake:
 
     def add_stream(self, name: str, stream: BinaryIO) -> None:
         """Take one uploaded file: a zip (judged by its first bytes) or an image."""
+        if is_metadata(name):
+            self._record(clean_name(name), FileState.SKIPPED, *_METADATA_SKIP)
+            return
         name = clean_name(name)
         spool = self.inputs / f"upload-{len(self.entries)}.tmp"
         with open(spool, "wb") as handle:
@@ -228,9 +238,8 @@ class Intake:
     def _take_member(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
         raw = info.filename
         name = clean_name(raw)
-        parts = PurePosixPath(raw.replace("\\", "/")).parts
-        if any(part in _JUNK_PARTS or part.startswith("._") for part in parts):
-            self._record(name, FileState.SKIPPED, "Archive metadata, not a photo.", "archive_metadata")
+        if is_metadata(raw):
+            self._record(name, FileState.SKIPPED, *_METADATA_SKIP)
             return
         try:
             self._check_member(info, raw)

@@ -216,7 +216,7 @@ window.FG_TEXTS = {
       zip_too_big: "压缩包解压后的数据超过服务器的上限；请拆成几个小压缩包。",
       member_unreadable: "这个压缩包成员无法读取。",
       not_image: "不是图片文件。",
-      archive_metadata: "压缩包的附属文件，不是照片。"
+      archive_metadata: "桌面或压缩包的附属文件，不是照片。"
     }
   }
 };

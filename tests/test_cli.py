@@ -167,6 +167,25 @@ def test_cli_exit_code_1_when_a_file_is_skipped(tmp_path, no_faces, capsys):
     assert report_of(tmp_path / "out") == {"a.jpg": "done", "notes.txt": "skipped"}
 
 
+def test_cli_a_folder_from_a_mac_exits_0_with_its_metadata_listed_in_the_report(tmp_path, no_faces, capsys):
+    photo(tmp_path / "in" / "a.jpg")
+    (tmp_path / "in" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (tmp_path / "in" / "._a.jpg").write_bytes(b"\0\5\26\7")  # an AppleDouble file, as Finder copies leave
+    (tmp_path / "in" / "trip.zip").write_bytes(make_zip({"trip/b.jpg": encode(np.full((64, 64, 3), 90, np.uint8)),
+                                                          "__MACOSX/trip/._b.jpg": b"\0\5\26\7"}))
+    assert faceguard(tmp_path / "in", "-o", tmp_path / "out") == 0
+    err = capsys.readouterr().err
+    assert "2 of 2 photos redacted" in err and "3 desktop or archive metadata files left out" in err
+    assert "skipped" not in err
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    left_out = {f["name"]: (f["state"], f["code"]) for f in report["files"] if f["state"] != "done"}
+    assert left_out == {name: ("skipped", "archive_metadata")
+                        for name in (".DS_Store", "._a.jpg", "__MACOSX/trip/._b.jpg")}, left_out
+    (tmp_path / "in" / "notes.txt").write_text("not a photo")  # a file the user may have meant: said loudly
+    assert faceguard(tmp_path / "in", "-o", tmp_path / "out2") == 1
+    assert "skipped: notes.txt: Not an image file." in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("inputs, words", [
     (["nope"], "nope: no such file or folder"),
     (["in", "nope"], "nope: no such file or folder"),
