@@ -244,8 +244,17 @@
     FG.showError("job", "e404");
   }
 
+  // A desktop's or archiver's own files (.DS_Store, __MACOSX/): listed, but not a photo anyone chose.
+  const isMetadata = (f) => f.state === "skipped" && f.code === "archive_metadata";
+
   function count(snap, state) {
-    return snap.files.filter((f) => f.state === state).length;
+    return snap.files.filter((f) => f.state === state && !isMetadata(f)).length;
+  }
+
+  function skippedParts(snap) {
+    const metadata = snap.files.filter(isMetadata).length;
+    return [count(snap, "skipped") ? tn("filesSkipped", count(snap, "skipped")) : null,
+            metadata ? tn("filesLeftOut", metadata) : null].filter(Boolean);
   }
 
   function etaText(job, snap) {
@@ -261,7 +270,7 @@
   function summary(snap) {
     const parts = [tn("photosRedacted", count(snap, "done"))];
     if (count(snap, "failed")) parts.push(tn("photosFailed", count(snap, "failed")));
-    if (count(snap, "skipped")) parts.push(tn("filesSkipped", count(snap, "skipped")));
+    parts.push(...skippedParts(snap));
     if (count(snap, "cancelled")) parts.push(tn("photosNotProcessed", count(snap, "cancelled")));
     parts.push(tn("facesHidden", snap.faces));
     return parts.join(" · ");
@@ -270,7 +279,7 @@
   function progressText(job, snap) {
     const parts = [tn("progress", snap.total, { done: snap.processed })];
     if (snap.failed) parts.push(tn("photosFailed", snap.failed));
-    if (snap.skipped) parts.push(tn("filesSkipped", snap.skipped));
+    parts.push(...skippedParts(snap));
     parts.push(tn("facesHidden", snap.faces));
     const eta = snap.state === "running" ? etaText(job, snap) : "";
     return parts.join(" · ") + (eta ? " · " + eta : "");
@@ -336,7 +345,7 @@
 
   function renderFiles(snap, withPreviews) {
     const job = current;
-    $("files").replaceChildren(...snap.files.map((f, index) => el("li", { class: "file " + f.state },
+    $("files").replaceChildren(...snap.files.map((f, index) => el("li", { class: "file " + f.state + (isMetadata(f) ? " metadata" : "") },
       el("div", { class: "row" },
         el("span", { class: "name", text: f.name }),
         el("span", { class: "state", text: fileState(f) })),

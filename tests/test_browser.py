@@ -30,7 +30,8 @@ def photos(tmp_path, astronaut) -> list[Path]:
     paths = [tmp_path / "portrait.jpg", tmp_path / "合照.jpg", tmp_path / "trip.zip"]
     paths[0].write_bytes(encode(astronaut))
     paths[1].write_bytes(encode(group))
-    paths[2].write_bytes(make_zip({"day1/beach.png": encode(astronaut, ".png"), "day1/broken.jpg": b"not a photo"}))
+    paths[2].write_bytes(make_zip({"day1/beach.png": encode(astronaut, ".png"), "day1/broken.jpg": b"not a photo",
+                                   "__MACOSX/day1/._beach.png": b"\0\5\26\7"}))  # as Finder zips a folder
     return paths
 
 
@@ -45,10 +46,15 @@ def test_upload_progress_previews_download(server, page, tmp_path, astronaut, re
     assert page.get_attribute("#bar", "aria-valuenow") == "100"
     assert page.inner_text("#job-title") == "Done"
     # a failed photo is never counted as done
-    assert page.inner_text("#counts") == "3 photos redacted · 1 could not be processed · 5 faces hidden"
+    assert page.inner_text("#counts") == ("3 photos redacted · 1 could not be processed · "
+                                          "1 desktop or archive metadata file left out · 5 faces hidden")
     broken = page.locator("li.file.failed")
     assert broken.count() == 1 and "day1/broken.jpg" in broken.inner_text()
     assert "not a readable image" in broken.locator(".why").inner_text()
+    metadata = page.locator("li.file.skipped.metadata")  # listed, in the muted colour, not the alarming one
+    assert metadata.count() == 1 and "__MACOSX/day1/._beach.png" in metadata.inner_text()
+    assert metadata.locator(".why").evaluate("e => getComputedStyle(e).color") != \
+        broken.locator(".why").evaluate("e => getComputedStyle(e).color")
     # before/after for photos picked directly, after only for zip members; every image really loads
     page.wait_for_function("[...document.querySelectorAll('.preview img')].every(i => i.complete && i.naturalWidth > 0)")
     assert page.locator(".preview img").count() == 2 + 2 + 1
