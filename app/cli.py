@@ -279,7 +279,7 @@ def _execute(job: Job, options: Options, config: dict[str, Any], out_dir: Path,
 def _missed(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
     """The files that failed or were skipped, save a desktop's or archiver's own (`.DS_Store`, `__MACOSX/`)."""
     return [f for state in ("failed", "skipped") for f in snapshot["files"]
-            if f["state"] == state and not (state == "skipped" and f.get("code") == METADATA)]
+            if f["state"] == state and f.get("code") != METADATA]
 
 
 def _summarise(snapshot: dict[str, Any], out_dir: Path) -> str:

@@ -199,10 +199,10 @@ class Intake:
 
     def add_stream(self, name: str, stream: BinaryIO) -> None:
         """Take one uploaded file: a zip (judged by its first bytes) or an image."""
-        if is_metadata(name):
-            self._record(clean_name(name), FileState.SKIPPED, *_METADATA_SKIP)
+        raw, name = name, clean_name(name)
+        if is_metadata(raw):
+            self._record(name, FileState.SKIPPED, *_METADATA_SKIP)
             return
-        name = clean_name(name)
         spool = self.inputs / f"upload-{len(self.entries)}.tmp"
         with open(spool, "wb") as handle:
             shutil.copyfileobj(stream, handle, _CHUNK)

@@ -248,13 +248,12 @@
   const isMetadata = (f) => f.state === "skipped" && f.code === "archive_metadata";
 
   function count(snap, state) {
-    return snap.files.filter((f) => f.state === state && !isMetadata(f)).length;
+    return snap.files.filter((f) => f.state === state).length;
   }
 
   function skippedParts(snap) {
-    const metadata = snap.files.filter(isMetadata).length;
-    return [count(snap, "skipped") ? tn("filesSkipped", count(snap, "skipped")) : null,
-            metadata ? tn("filesLeftOut", metadata) : null].filter(Boolean);
+    const metadata = snap.files.filter(isMetadata).length, skipped = count(snap, "skipped") - metadata;
+    return [skipped ? tn("filesSkipped", skipped) : null, metadata ? tn("filesLeftOut", metadata) : null].filter(Boolean);
   }
 
   function etaText(job, snap) {
@@ -345,7 +344,8 @@
 
   function renderFiles(snap, withPreviews) {
     const job = current;
-    $("files").replaceChildren(...snap.files.map((f, index) => el("li", { class: "file " + f.state + (isMetadata(f) ? " metadata" : "") },
+    const classes = (f) => "file " + f.state + (isMetadata(f) ? " metadata" : "");
+    $("files").replaceChildren(...snap.files.map((f, index) => el("li", { class: classes(f) },
       el("div", { class: "row" },
         el("span", { class: "name", text: f.name }),
         el("span", { class: "state", text: fileState(f) })),
