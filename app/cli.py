@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -251,10 +252,28 @@ def _given_regions(report: Path | None) -> dict[str, list[Region]] | None:
         return None
     try:
         doc = json.loads(report.read_text(encoding="utf-8"))
-        return {f["name"]: [Region.from_description(d) for d in f.get("detections", [])]
+        return {f["name"]: [_given_region(d) for d in f.get("detections", [])]
                 for f in doc["files"] if f.get("state") == "done"}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise FaceGuardError(f"{report}: not a report.json faceguard can read regions from ({exc})") from exc
+
+
+def _given_region(d: dict) -> Region:
+    """One region of an edited report: its box is four numbers, a positive width and height.
+
+    A box in fractions of a pixel is grown outwards to whole pixels; one that reaches past the
+    photo's edge is clipped to it when the photo is read.
+    """
+    box = d["box"]
+    if not (isinstance(box, list) and len(box) == 4 and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in box)):
+        raise ValueError(f"a box is [x, y, w, h], four numbers, not {box!r}")
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        raise ValueError(f"the box {box!r} is empty")
+    x0, y0 = math.floor(x), math.floor(y)
+    return Region(x0, y0, math.ceil(x + w) - x0, math.ceil(y + h) - y0, float(d.get("score", 1.0)),
+                  str(d.get("engine", "manual")), int(d.get("frame", 0)), str(d.get("source", "manual")))
 
 
 def _execute(job: Job, options: Options, config: dict[str, Any], out_dir: Path,

@@ -33,6 +33,16 @@ def test_redact_changes_only_the_rectangles_and_not_its_input(astronaut, method)
     assert np.abs(out[y:y + h, x:x + w].astype(int) - astronaut[y:y + h, x:x + w]).mean() > 10
 
 
+@pytest.mark.parametrize("method", ["blur", "pixelate", "fill"])
+def test_a_rectangle_past_the_images_edge_redacts_the_part_inside_it(astronaut, method):
+    out = redact(astronaut, [(-30, -20, 300, 230), (400, 490, 300, 300), (600, 0, 10, 10)], method)
+    inside = np.zeros(out.shape[:2], bool)
+    inside[:210, :270] = inside[490:, 400:] = True
+    assert np.array_equal(out[~inside], astronaut[~inside])
+    assert np.abs(out[:210, :270].astype(int) - astronaut[:210, :270]).mean() > 10  # not a wrapped, empty slice
+    assert method == "pixelate" or detail(out[:210, :270]) < 0.1 * detail(astronaut[:210, :270])
+
+
 @pytest.mark.parametrize("size", [40, 160, 900])
 def test_blur_leaves_no_detail_at_any_face_size(size):
     rng = np.random.default_rng(size)

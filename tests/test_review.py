@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -157,3 +158,44 @@ def test_the_cli_redacts_exactly_the_regions_of_an_edited_report(tmp_path, astro
     assert detail(out, MISSED) < 0.2 * detail(astronaut, MISSED)
     x, y, w, h = FALSE
     assert np.array_equal(out[y:y + h, x:x + w], astronaut[y:y + h, x:x + w])  # PNG: exactly the original
+
+
+def _edited_run(tmp_path, monkeypatch, image, name: str, detections: list) -> tuple[int, dict | None, Path]:
+    """Run the CLI on one photo with a hand-written report's regions; return its exit code, file entry and output."""
+    from app import cli
+    from app.batch import BatchService
+
+    monkeypatch.setattr(cli, "BatchService", lambda *a, **k: BatchService(
+        *a, **{**k, "kind": "thread", "detector_factory": finds_face_and_suit}))
+    source = tmp_path / "in"
+    source.mkdir(exist_ok=True)
+    cv2.imwrite(str(source / name), image)
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps({"files": [{"name": name, "state": "done", "detections": detections}]}))
+    code = main([str(source), "-o", str(tmp_path / "out"), "--regions", str(edited)])
+    report = tmp_path / "out" / "report.json"
+    entry = json.loads(report.read_text())["files"][0] if report.exists() else None
+    return code, entry, tmp_path / "out" / name
+
+
+@pytest.mark.parametrize("name", ["a.png", "a.jpg"])  # a JPEG is redacted in its blocks, a PNG in its pixels
+def test_a_region_grown_past_the_photos_edge_is_clipped_and_still_hides_the_face(tmp_path, monkeypatch, astronaut,
+                                                                                name):
+    grown = [-20, -40.5, 330, 260.2]  # left of and above the photo, in fractions of a pixel
+    code, entry, out = _edited_run(tmp_path, monkeypatch, astronaut, name,
+                                   [{"box": grown, "engine": "manual", "score": 1.0, "source": "manual"}])
+    assert code == 0 and entry["state"] == "done"
+    assert [d["box"] for d in entry["detections"]] == [[0, 0, 310, 220]]  # clipped, whole pixels
+    original = cv2.imread(str(tmp_path / "in" / name))
+    assert detail(cv2.imread(str(out)), FACE) < 0.1 * detail(original, FACE)
+
+
+def test_a_region_wholly_outside_the_photo_fails_it_and_a_malformed_box_stops_the_run(tmp_path, monkeypatch,
+                                                                                        astronaut):
+    code, entry, out = _edited_run(tmp_path, monkeypatch, astronaut, "a.png", [{"box": [600, 10, 50, 50]}])
+    assert code == 1 and entry["state"] == "failed" and entry["code"] == "regions"
+    assert "512x512" in entry["error"] and not out.exists()
+    (tmp_path / "out").rename(tmp_path / "out-first")
+    for box in ([10, 10, 0, 50], [10, 10, "50", 50], [10, 10, 50], [10, float("nan"), 5, 5]):
+        code, entry, out = _edited_run(tmp_path, monkeypatch, astronaut, "a.png", [{"box": box}])
+        assert code == 2 and entry is None and not (tmp_path / "out").exists()  # refused before any work

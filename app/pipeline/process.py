@@ -1,7 +1,7 @@
 """One image through the pipeline: read -> detect -> redact -> write -> ImageResult."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,7 @@ def _lossless(data: bytes, detector: Detector | None, options: Options,
         pixels = source.preview(presets.PRESETS[options.preset].sees)
         found = find_regions(pixels, detector, options, size=source.size)
     else:
-        found = given_in(given, 0)
+        found = given_in(given, 0, *source.size)
     whole = pixels if pixels is not None and pixels.shape[1::-1] == source.size else None
     try:  # the detector is done with the pixels: a full-size decode is redacted in place
         out, note = lossless.write(source, found, options.method, options.boxes, whole)
@@ -101,9 +101,20 @@ def _lossless(data: bytes, detector: Detector | None, options: Options,
     return out, ImageResult(*source.size, found, 1, "JPEG", None, "lossless", note)
 
 
-def given_in(given: list[Region], frame: int) -> list[Region]:
-    """The given regions of one frame."""
-    return [r for r in given if r.frame == frame]
+def given_in(given: list[Region], frame: int, width: int, height: int) -> list[Region]:
+    """The given regions of one frame, clipped to its width x height pixels.
+
+    A region grown past the photo's edge keeps the part inside it; one wholly outside cannot
+    be what its author meant (another photo's, or in other pixels), so the photo fails.
+    """
+    regions = []
+    for r in (r for r in given if r.frame == frame):
+        x0, y0, x1, y1 = max(0, r.x), max(0, r.y), min(width, r.x + r.w), min(height, r.y + r.h)
+        if x1 <= x0 or y1 <= y0:
+            raise ImageError(f"The region {r.box()} given for this photo lies outside its {width}x{height} pixels.",
+                             "regions")
+        regions.append(replace(r, x=x0, y=y0, w=x1 - x0, h=y1 - y0))
+    return regions
 
 
 def _reencode(data: bytes, detector: Detector | None, options: Options, given: list[Region] | None,
@@ -116,7 +127,7 @@ def _reencode(data: bytes, detector: Detector | None, options: Options, given: l
         if given is None:
             found = find_regions(pixels, detector, options, index)
         else:
-            found = given_in(given, index)
+            found = given_in(given, index, pixels.shape[1], pixels.shape[0])
         # The decoded pixels belong to this call alone; the detector is done with them.
         redacted.append(redact.redact_in_place(pixels, [r.box() for r in found], options.method, options.boxes))
         regions += found

@@ -25,6 +25,17 @@ def expand(box: tuple[float, float, float, float], padding: float,
     return x0, y0, x1 - x0, y1 - y0
 
 
+def clip(rect: Rect, width: int, height: int) -> Rect | None:
+    """The part of a rectangle inside a width x height image (None: none of it).
+
+    Never slice with a rectangle that is not clipped: a negative start counts from the far edge,
+    and the face would be left as it was.
+    """
+    x, y, w, h = rect
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+    return (x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None
+
+
 def covered_share(rects: Iterable[Rect], width: int, height: int) -> float:
     """The share of a width x height image that the union of [x, y, w, h] rectangles covers.
 
@@ -131,7 +142,8 @@ def redact_in_place(image: np.ndarray, rects: Iterable[Rect], method: str = "blu
     """
     if method not in _APPLY:
         raise ValueError(f"unknown redaction method {method!r}")
-    rects = list(rects)
+    height, width = image.shape[:2]
+    rects = [clipped for rect in rects if (clipped := clip(rect, width, height))]
     colour = image[:, :, :3] if image.ndim == 3 and image.shape[2] == 4 else image  # alpha stays as it was
     for x, y, w, h in rects:
         colour[y:y + h, x:x + w] = _APPLY[method](np.ascontiguousarray(colour[y:y + h, x:x + w]))
