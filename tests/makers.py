@@ -30,6 +30,18 @@ def _fixed(values) -> bytes:
     return b"".join(struct.pack(">i", round(v * 65536)) for v in values)
 
 
+def _assembled(colour_space: bytes, tags: list[tuple[bytes, bytes]]) -> bytes:
+    """A version 2 display profile of a colour space ('RGB ', 'GRAY') from its tags."""
+    offset, table, body = 128 + 4 + 12 * len(tags), b"", b""
+    for signature, data in tags:
+        data += bytes(-len(data) % 4)
+        table += signature + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    header = (struct.pack(">I", offset + len(body)) + bytes(4) + bytes([2, 0x10, 0, 0]) + b"mntr" + colour_space
+              + b"XYZ " + bytes(12) + b"acsp" + bytes(4 + 4 + 4 + 4 + 8 + 4) + _fixed(_D50) + bytes(4 + 16 + 28))
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
 def icc_profile(space: str) -> bytes:
     """A version 2 matrix/TRC display profile of `space`, as a camera or phone would embed it."""
     gamma = SPACES[space][4]
@@ -43,15 +55,17 @@ def icc_profile(space: str) -> bytes:
             (b"bXYZ", b"XYZ " + bytes(4) + _fixed(columns[:, 2])),
             (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve),
             (b"cprt", b"text" + bytes(4) + b"made in a test\0\0")]
-    offset, table, body = 128 + 4 + 12 * len(tags), b"", b""
-    for signature, data in tags:
-        data += bytes(-len(data) % 4)
-        table += signature + struct.pack(">II", offset + len(body), len(data))
-        body += data
-    size = offset + len(body)
-    header = (struct.pack(">I", size) + bytes(4) + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + bytes(12) + b"acsp"
-              + bytes(4 + 4 + 4 + 4 + 8 + 4) + _fixed(_D50) + bytes(4 + 16 + 28))
-    return header + struct.pack(">I", len(tags)) + table + body
+    return _assembled(b"RGB ", tags)
+
+
+def grey_icc_profile(gamma: float = 2.2) -> bytes:
+    """A version 2 grey display profile (a gamma curve and a white point), as scanners embed it."""
+    name = b"grey"
+    desc = b"desc" + bytes(4) + struct.pack(">I", len(name) + 1) + name + b"\0" + bytes(4 + 4 + 2 + 1 + 67)
+    tags = [(b"desc", desc), (b"wtpt", b"XYZ " + bytes(4) + _fixed(_D50)),
+            (b"kTRC", b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)),
+            (b"cprt", b"text" + bytes(4) + b"made in a test\0\0")]
+    return _assembled(b"GRAY", tags)
 
 
 def bmp_with_alpha_mask(bgra: np.ndarray) -> bytes:

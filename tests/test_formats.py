@@ -14,7 +14,7 @@ from app.pipeline import imageio, presets
 from app.pipeline.formats import jpeg_end, output_name, sniff
 from app.pipeline.process import Options, process_image
 from tests.helpers import finish, post_job, result_zip
-from tests.makers import bmp_with_alpha_mask, icc_profile
+from tests.makers import bmp_with_alpha_mask, grey_icc_profile, icc_profile
 
 FACE = (180, 40, 120, 140)  # x, y, w, h: the astronaut's face
 
@@ -228,3 +228,22 @@ def test_uploads_are_judged_by_content_and_keep_their_format(client, app, astron
     assert (report["phone.jpg"]["format"], report["phone.jpg"]["written_as"]) == ("AVIF", "JPEG")
     assert report["phone.jpg"]["original_name"] == "phone.avif" and "original_name" not in report["old.jfif"]
     assert report["party.gif"]["written_as"] is None and report["party.gif"]["frames"] == 1
+
+
+@pytest.mark.parametrize("kind, reencode", [("JPEG", True), ("PNG", False), ("TIFF", False)])
+def test_a_grey_photo_with_a_grey_profile_is_written_as_rgb_without_that_profile(tmp_path, astronaut, detector,
+                                                                                 kind, reencode):
+    grey = Image.fromarray(cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY), "L")
+    profile = grey_icc_profile(1.8)  # not sRGB's curve: a viewer that ignores the profile shows other greys
+    source, output = tmp_path / f"grey.{kind.lower()}", tmp_path / f"out.{kind.lower()}"
+    grey.save(source, format=kind, icc_profile=profile, quality=95)
+    process_image(source, output, detector, Options(preset="balanced", reencode=reencode))
+    with Image.open(source) as img:
+        was_shown = np.asarray(ImageCms.profileToProfile(img, ImageCms.ImageCmsProfile(io.BytesIO(profile)),
+                                                         ImageCms.createProfile("sRGB"), outputMode="RGB"))
+    with Image.open(output) as img:
+        written = img.info.get("icc_profile")
+        assert img.mode == "RGB" and (written is None or written[16:20] == b"RGB ")  # no grey profile on RGB pixels
+        shown = np.asarray(img.convert("RGB"))  # untagged RGB is shown as sRGB
+    change = shown.astype(int)[300:] - was_shown.astype(int)[300:]  # below the face
+    assert np.abs(change).mean() < 3 and np.abs(change.mean(axis=(0, 1))).max() < 1

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from app.errors import ImageError
-from app.pipeline.imageio import Picture, written_format
+from app.pipeline.imageio import Picture, written_format, written_profile
 
 _ICC_MARKER = b"ICC_PROFILE\x00"
 _ICC_CHUNK = 65519 - len(_ICC_MARKER) - 2  # profile bytes per APP2 segment
@@ -28,7 +28,7 @@ def encode(picture: Picture, frames: list[np.ndarray], quality: int) -> bytes:
     if kind in ("JPEG", "MPO", "GIF", "BMP") or kind == "WEBP" and deep:
         frames = [_eight_bits(f) for f in frames]
         deep = False
-    if deep and kind == "TIFF" and info.icc:
+    if deep and kind == "TIFF" and written_profile(info):
         raise ImageError("A 16-bit TIFF with a colour profile cannot be written back with its profile.", "unsupported")
     if deep and len(frames) > 1:  # pages of a 16-bit TIFF (Pillow writes 8-bit colour only)
         ok, buffer = cv2.imencodemulti(".tiff", frames)
@@ -36,7 +36,7 @@ def encode(picture: Picture, frames: list[np.ndarray], quality: int) -> bytes:
             raise ImageError("The redacted pages could not be encoded as a 16-bit TIFF.", "unsupported")
         return buffer.tobytes()
     if len(frames) == 1 and (kind in ("JPEG", "PNG") or deep):
-        return with_profile(_opencv(frames[0], kind, quality), kind, info.icc)
+        return with_profile(_opencv(frames[0], kind, quality), kind, written_profile(info))
     if kind == "BMP" and frames[0].ndim == 3 and frames[0].shape[2] == 4:
         return _bmp_with_alpha(frames[0])
     return _pillow(picture, frames, kind, quality)
@@ -85,8 +85,8 @@ def _pillow(picture: Picture, frames: list[np.ndarray], kind: str, quality: int)
     images = [_image(f if kind not in ("JPEG", "MPO") or f.ndim == 2 or f.shape[2] == 3 else f[:, :, :3])
               for f in frames]
     options: dict = {"format": kind, "save_all": len(images) > 1, "append_images": images[1:]}
-    if picture.info.icc and kind != "GIF":
-        options["icc_profile"] = picture.info.icc
+    if written_profile(picture.info) and kind != "GIF":
+        options["icc_profile"] = written_profile(picture.info)
     if kind in ("JPEG", "MPO", "WEBP"):
         options["quality"] = int(quality)
     if kind == "WEBP":  # colour under alpha 0 is kept as it is, not cleared (`exact`)

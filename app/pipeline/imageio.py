@@ -156,14 +156,25 @@ def _icc_space(icc: bytes | None) -> bytes | None:
     return icc[16:20] if icc and len(icc) >= 20 else None
 
 
+def written_profile(info: ImageInfo) -> bytes | None:
+    """The profile written back with the redacted pixels: the photo's own where it describes RGB.
+
+    Pixels are always written as RGB: a CMYK or grey profile was used to convert them to sRGB
+    when they were read (or, for 16-bit grey, they are written as they were, untagged), and
+    would tell other programs to read RGB pixels as CMYK or grey.
+    """
+    return info.icc if _icc_space(info.icc) == b"RGB " else None
+
+
 def _pillow_frame(img: Image.Image, info: ImageInfo) -> np.ndarray:
     """One Pillow frame as upright BGR(A): profiles that are not RGB are converted to sRGB."""
-    if info.icc and _icc_space(info.icc) != b"RGB ":
+    img.load()  # Pillow turns a TIFF page upright as it loads it and drops the tag: read it after loading
+    orientation = img.tag_v2.get(_ORIENTATION_TAG, 1) if info.format == "TIFF" else info.orientation
+    if info.icc and _icc_space(info.icc) != b"RGB ":  # the converted copy has no TIFF tags
         img = ImageCms.profileToProfile(img, ImageCms.ImageCmsProfile(io.BytesIO(info.icc)),
                                         ImageCms.createProfile("sRGB"), outputMode="RGB")
     rgb = np.asarray(img.convert("RGBA" if info.has_alpha else "RGB"))
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGBA2BGRA if info.has_alpha else cv2.COLOR_RGB2BGR)
-    orientation = img.tag_v2.get(_ORIENTATION_TAG, 1) if info.format == "TIFF" else info.orientation
     return orient(bgr, orientation if orientation in range(1, 9) else 1)
 
 
