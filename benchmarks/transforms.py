@@ -1,4 +1,4 @@
-"""Variants of the recall photos that people really have: turned, grey, dark, small, lossy, huge, panoramic, close.
+"""Variants of the recall photos people really have: turned, tilted, grey, dark, small, lossy, huge, panoramic, close.
 
 Each transform takes the ground truth ({name: (image, [[x, y, w, h], ...])}) and returns a new
 one with the boxes moved to match; `montage` packs many photos into one large canvas at their
@@ -26,6 +26,29 @@ def turned(quarters: int) -> Callable[[Set], Set]:
             height, width = image.shape[:2]
             # Turning back by the rest of a full turn maps the turned photo onto the original.
             out[name] = image, [list(unturn_box(tuple(b), 4 - quarters, width, height)) for b in boxes]
+        return out
+    return apply
+
+
+def tilted(degrees: float) -> Callable[[Set], Set]:
+    """Tilt every photo `degrees` counter-clockwise on a grey canvas grown to hold it (a slanted shot or scan).
+
+    Each face's box keeps its size and moves with its centre: the face's middle, as tight as the
+    upright box (the bounds of a tilted box would count the corners around the face).
+    """
+    def apply(samples: Set) -> Set:
+        out = {}
+        for name, (image, boxes) in samples.items():
+            height, width = image.shape[:2]
+            tilt = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+            cos, sin = abs(tilt[0, 0]), abs(tilt[0, 1])
+            grown = (round(height * sin + width * cos), round(height * cos + width * sin))
+            tilt[:, 2] += np.array(grown) / 2 - np.array([width, height]) / 2
+            moved = []
+            for x, y, w, h in boxes:
+                cx, cy = tilt @ np.array([x + w / 2, y + h / 2, 1.0])
+                moved.append([float(cx - w / 2), float(cy - h / 2), w, h])
+            out[name] = cv2.warpAffine(image, tilt, grown, borderValue=(128, 128, 128)), moved
         return out
     return apply
 
@@ -114,6 +137,8 @@ TRANSFORMS: dict[str, Callable[[Set], Set]] = {
     "turn90": turned(1),
     "turn180": turned(2),
     "turn270": turned(3),
+    "tilt30": tilted(30),
+    "tilt45": tilted(45),
     "grey": pixels(grey),
     "dark": pixels(dark),
     "half": half,

@@ -54,6 +54,24 @@ def test_fast_finds_a_mostly_hidden_close_up_in_a_thumbnail_at_every_turn(astron
     assert any(overlap(face, box) > 0.3 for box in found), found
 
 
+@pytest.fixture(scope="module")
+def balanced():
+    return presets.build_detector("balanced")
+
+
+@pytest.mark.parametrize("degrees", [45, -45, 135, -135])
+def test_balanced_finds_a_small_face_tilted_between_two_quarter_turns(astronaut, balanced, degrees):
+    small = cv2.resize(astronaut, (96, 96), interpolation=cv2.INTER_AREA)  # her face about 20x25 px
+    canvas = np.full((720, 960, 3), 128, np.uint8)
+    tilt = cv2.getRotationMatrix2D((48, 48), degrees, 1.0)
+    tilt[:, 2] += [480 - 48, 360 - 48]
+    cv2.warpAffine(small, tilt, (960, 720), canvas, borderMode=cv2.BORDER_TRANSPARENT)
+    x, y = tilt @ np.array([(FACE[0] + FACE[2] / 2) * 96 / 512, (FACE[1] + FACE[3] / 2) * 96 / 512, 1.0])
+    faces = balanced(for_detection(canvas))
+    assert [f for f in faces if f.x <= x <= f.x + f.w and f.y <= y <= f.y + f.h and f.score >= 0.5]
+    assert len(faces) == 1  # and nothing else on the grey canvas
+
+
 def test_turns_get_the_full_look_only_where_the_checks_say_so(astronaut):
     calls = []
     sure = FaceBox(200, 60, 100, 120, 0.9, "centerface")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-from app.pipeline.detect import Crowd, Detector, EnsembleDetector, Turns
+from app.pipeline.detect import Crowd, Detector, EnsembleDetector, Tilted, Turns
 from app.pipeline.engines import (
     CenterFaceDetector,
     CenterFaceScan,
@@ -88,7 +88,8 @@ def _deep(threshold: float, crowd: Crowd, min_face: float, coarse: int, check_si
     """
     model = CenterFaceDetector(floor=min(0.1, crowd.floor))
     looks = EnsembleDetector([CenterFaceScan(model, coarse=coarse, min_face=min_face)], threshold,
-                             independent=_mediapipe_vote(), crowd=crowd)
+                             independent=_mediapipe_vote(), crowd=crowd,
+                             tilted=Tilted(CenterFaceDetector(floor=0.2, recent=0)))
     return Turns(looks, check=model, check_side=check_side, as_is_side=coarse)
 
 

@@ -52,6 +52,19 @@ def turn(image: np.ndarray, quarters: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, quarters)) if quarters % 4 else image
 
 
+def tilted_cut(image: np.ndarray, centre: tuple[float, float], degrees: float, scale: float,
+               side: int) -> tuple[np.ndarray, np.ndarray]:
+    """A side x side square cut around `centre`, turned `degrees` counter-clockwise and resized by `scale`.
+
+    Returns the cut and the 2x3 matrix that maps its pixels back onto the image. Past the
+    image's edge the cut repeats the edge's pixels.
+    """
+    forward = cv2.getRotationMatrix2D(centre, degrees, scale)
+    forward[:, 2] += np.array([side / 2, side / 2]) - np.array(centre)
+    cut = cv2.warpAffine(image, forward, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cut, cv2.invertAffineTransform(forward)
+
+
 def unturn_box(box: tuple[float, float, float, float], quarters: int, width: int,
                height: int) -> tuple[float, float, float, float]:
     """Map an [x, y, w, h] box found in `turn(image, quarters)` back onto the image (width x height)."""
