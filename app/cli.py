@@ -80,7 +80,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                              + " ".join(p.summary for p in PRESETS.values()))
     parser.add_argument("--reencode", action="store_true",
                         help="decode and encode JPEGs again, as other formats are (default: only the blocks "
-                             "under the faces change; the rest of the JPEG is copied as it is)")
+                             "under the faces change; every other block's coefficients are copied as they are)")
     parser.add_argument("--workers", type=int, default=0, help="worker processes (default: one per CPU)")
     parser.add_argument("--regions", type=Path, metavar="REPORT", default=None,
                         help="redact exactly the regions a report.json lists for each file (edit a run's report, "

@@ -99,6 +99,11 @@ def test_turns_get_the_full_look_only_where_the_checks_say_so(astronaut):
     lying = FaceBox(10, 10, 30, 40, 0.8, "centerface")
     Turns(full([sure]), check=check([[sure], [lying], [], []]), check_side=512)(astronaut)
     assert len(calls) == 2
+    # A tilted face's loose box over the one lying down is not an upright face: that turn is looked at still.
+    calls.clear()
+    loose = FaceBox(0, 0, 60, 70, 0.7, "centerface", tilted=True)
+    Turns(full([sure, loose]), check=check([[sure], [lying], [], []]), check_side=512)(astronaut)
+    assert len(calls) == 2
     # A photo turned sideways: a turn shows more face than the photo as it is (the same faces, surer).
     calls.clear()
     other = FaceBox(320, 60, 100, 120, 0.6, "centerface")
