@@ -275,13 +275,7 @@ class Tilted:
         """The faint candidates (best first) that are faces once turned, as boxes on `image`."""
         faint = sorted((c for c in candidates if self.low <= c.score and c.h >= self.least
                         and not any(_centre_in(c, f) or _centre_in(f, c) for f in kept)), key=lambda c: -c.score)
-        faint = faint[:self.most]
-        found = []
-        for box in faint:
-            face = self._look(image, box)
-            if face is not None:
-                found.append(face)
-        return found
+        return [face for box in faint[:self.most] if (face := self._look(image, box)) is not None]
 
     def _look(self, image: np.ndarray, box: FaceBox) -> FaceBox | None:
         centre = (box.x + box.w / 2, box.y + box.h / 2)

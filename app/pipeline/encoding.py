@@ -85,8 +85,9 @@ def _pillow(picture: Picture, frames: list[np.ndarray], kind: str, quality: int)
     images = [_image(f if kind not in ("JPEG", "MPO") or f.ndim == 2 or f.shape[2] == 3 else f[:, :, :3])
               for f in frames]
     options: dict = {"format": kind, "save_all": len(images) > 1, "append_images": images[1:]}
-    if written_profile(picture.info) and kind != "GIF":
-        options["icc_profile"] = written_profile(picture.info)
+    profile = written_profile(picture.info)
+    if profile and kind != "GIF":
+        options["icc_profile"] = profile
     if kind in ("JPEG", "MPO", "WEBP"):
         options["quality"] = int(quality)
     if kind == "WEBP":  # colour under alpha 0 is kept as it is, not cleared (`exact`)

@@ -170,7 +170,7 @@ def _pillow_frame(img: Image.Image, info: ImageInfo) -> np.ndarray:
     """One Pillow frame as upright BGR(A): profiles that are not RGB are converted to sRGB."""
     img.load()  # Pillow turns a TIFF page upright as it loads it and drops the tag: read it after loading
     orientation = img.tag_v2.get(_ORIENTATION_TAG, 1) if info.format == "TIFF" else info.orientation
-    if info.icc and _icc_space(info.icc) != b"RGB ":  # the converted copy has no TIFF tags
+    if info.icc and written_profile(info) is None:  # the converted copy has no TIFF tags
         img = ImageCms.profileToProfile(img, ImageCms.ImageCmsProfile(io.BytesIO(info.icc)),
                                         ImageCms.createProfile("sRGB"), outputMode="RGB")
     rgb = np.asarray(img.convert("RGBA" if info.has_alpha else "RGB"))

@@ -109,11 +109,11 @@ def given_in(given: list[Region], frame: int, width: int, height: int) -> list[R
     """
     regions = []
     for r in (r for r in given if r.frame == frame):
-        x0, y0, x1, y1 = max(0, r.x), max(0, r.y), min(width, r.x + r.w), min(height, r.y + r.h)
-        if x1 <= x0 or y1 <= y0:
+        inside = redact.clip(tuple(r.box()), width, height)
+        if inside is None:
             raise ImageError(f"The region {r.box()} given for this photo lies outside its {width}x{height} pixels.",
                              "regions")
-        regions.append(replace(r, x=x0, y=y0, w=x1 - x0, h=y1 - y0))
+        regions.append(replace(r, **dict(zip("xywh", inside))))
     return regions
 
 
