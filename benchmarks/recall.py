@@ -8,7 +8,7 @@ file-name prefixes before the first '_' (wider, wider416, dlib, ...).
 
 Every photo is measured as it is and under each transform of benchmarks/transforms.py (turned
 with no EXIF, grey, dark, half size, JPEG quality 30, packed into 48 MP canvases and 12000x1700
-panoramas), and close-ups cut around the larger faces (turned too: closeup90, ...): `closeup` around
+panoramas), and close-ups cut around the larger faces (turned or tilted too: closeup90, closeup45, ...): `closeup` around
 the clear ones (WIDER's attributes: not invalid, not heavily blurred or occluded; every dlib face),
 `closeup-all` around every face of 40 px or more. The summary
 prints, per transform and preset, recall of faces >= 20 px, of crowd (wider_) faces >= 10 px,
@@ -37,7 +37,7 @@ from benchmarks.coverage import (
     recall_by_band,
     union_mask,
 )
-from benchmarks.transforms import TRANSFORMS, Set, close_ups
+from benchmarks.transforms import TRANSFORMS, Set, close_ups, tilted
 
 
 def load(folder: Path) -> tuple[Set, list[str]]:
@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets to measure")
     parser.add_argument("--transforms", default=",".join(TRANSFORMS),
                         help=f"comma-separated, of: {', '.join(TRANSFORMS)}, closeup, closeup90, closeup180, "
-                             "closeup270 (clear faces), closeup-all, closeup-all90, ... (every face >= 40 px)")
+                             "closeup270, closeup45, closeup-45 (clear faces; a suffix not a quarter turn tilts them), "
+                             "closeup-all, closeup-all90, ... (every face >= 40 px)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--tables", action="store_true", help="print the full table of each run, not only the summary")
     args = parser.parse_args(argv)
@@ -145,8 +146,11 @@ def main(argv: list[str] | None = None) -> int:
             everyone = transform.startswith("closeup-all")
             derived = close_ups({n: s for n, s in samples.items() if n not in nofaces},
                                 only=None if everyone else clear_faces(args.folder))
-            quarters = int(transform[len("closeup-all" if everyone else "closeup"):] or 0) // 90
-            derived = TRANSFORMS["turn" + str(quarters * 90)](derived) if quarters else derived
+            degrees = int(transform[len("closeup-all" if everyone else "closeup"):] or 0)
+            if degrees % 90:
+                derived = tilted(degrees)(derived)
+            elif degrees:
+                derived = TRANSFORMS["turn" + str(degrees % 360)](derived)
         else:
             derived = TRANSFORMS[transform](samples)
         for preset in args.presets.split(","):

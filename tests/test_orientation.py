@@ -10,7 +10,14 @@ import pytest
 from app.pipeline import presets
 from app.pipeline.detect import FaceBox, Turns
 from app.pipeline.engines import CenterFaceDetector, CenterFaceScan
-from app.pipeline.resample import for_detection, rescale, tiles, turn, unturn_box
+from app.pipeline.resample import (
+    for_detection,
+    rescale,
+    tiles,
+    tilted_whole,
+    turn,
+    unturn_box,
+)
 
 FACE = (175, 54, 100, 126)  # the astronaut's face as CenterFace boxes it upright (x, y, w, h)
 
@@ -70,6 +77,59 @@ def test_balanced_finds_a_small_face_tilted_between_two_quarter_turns(astronaut,
     faces = balanced(for_detection(canvas))
     assert [f for f in faces if f.x <= x <= f.x + f.w and f.y <= y <= f.y + f.h and f.score >= 0.5]
     assert len(faces) == 1  # and nothing else on the grey canvas
+
+
+def _heads(astronaut, sides: list[int]) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """A group: the astronaut's head at each size in a row on a grey 1280x900 canvas, and its faces' centres."""
+    head = astronaut[20:300, 90:370]  # her face's centre is at (135, 97) in this cut
+    canvas = np.full((900, 1280, 3), 128, np.uint8)
+    centres, x, y, row = [], 30, 30, 0
+    for side in sides:
+        if x + side > 1250:
+            x, y, row = 30, y + row + 16, 0
+        canvas[y:y + side, x:x + side] = cv2.resize(head, (side, side), interpolation=cv2.INTER_AREA)
+        centres.append((x + 135 * side / 280, y + 97 * side / 280))
+        x, row = x + side + 16, max(row, side)
+    return canvas, centres
+
+
+def test_a_group_tilted_as_a_whole_gets_the_full_look_turned_upright(astronaut, balanced, monkeypatch):
+    canvas, centres = _heads(astronaut, [150, 150, 70, 70, 70, 60, 60, 60])
+    tilted = balanced.detector.tilted
+    find, looks = tilted.find, []
+
+    def spied(image, candidates, kept, look=None):
+        def whole(turned):
+            looks.append((turned.shape, look(turned)))
+            return looks[-1][1]
+        return find(image, candidates, kept, whole if look else None)
+
+    monkeypatch.setattr(tilted, "find", spied)
+    assert balanced(for_detection(canvas)) and looks == []  # upright: the tilted look finds nothing to turn
+    photo, back = tilted_whole(canvas, 45)  # the group tilted 45 degrees counter-clockwise
+    faces = balanced(for_detection(photo))
+    on_photo = [cv2.transform(np.array([[c]]), cv2.invertAffineTransform(back))[0, 0] for c in centres]
+    assert all(any(f.x <= x <= f.x + f.w and f.y <= y <= f.y + f.h for f in faces) for x, y in on_photo)
+    upright, back_again = tilted_whole(photo, -45)  # the cuts found faces turned 45 degrees clockwise
+    shape, found = looks[0]
+    assert shape == upright.shape
+    # Mapped back onto the photo, the whole look's faces (not the faint boxes its crowd rule vouches
+    # for around them, on the repeated suits) are the heads, every one of them.
+    mapped = [back_again @ np.array([f.x + f.w / 2, f.y + f.h / 2, 1.0]) for f in found if f.score >= 0.3]
+    assert all(any(abs(x - cx) + abs(y - cy) < 20 for cx, cy in on_photo) for x, y in mapped), mapped
+    assert all(any(abs(x - cx) + abs(y - cy) < 20 for x, y in mapped) for cx, cy in on_photo), mapped
+
+
+def test_fast_hands_fainter_boxes_to_its_tilted_look_and_decides_as_before(astronaut):
+    looks = presets.build_detector("fast").detector
+    canvas, _ = _heads(astronaut, [150, 150, 70, 70, 70, 60, 60, 60])
+    photo, _ = tilted_whole(canvas, 45)
+    passes = [p for member in looks.members for p in member.passes(for_detection(photo))]
+    faces, everything = looks._decide(passes)
+    tilted, looks.tilted = looks.tilted, None
+    assert looks._decide(passes)[0] == faces  # the faces it keeps are those it kept without the tilted look
+    assert all(f.score >= 0.2 for f in looks._decide(passes)[1])  # without it, boxes down to its crowd floor
+    assert any(f.score < 0.2 for f in everything) and all(f.score >= tilted.low for f in everything)
 
 
 def test_turns_get_the_full_look_only_where_the_checks_say_so(astronaut):

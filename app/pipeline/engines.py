@@ -39,8 +39,8 @@ class MediaPipeDetector:
     def __call__(self, image: np.ndarray) -> list[FaceBox]:
         return self.passes(image)[0].boxes
 
-    def passes(self, image: np.ndarray) -> list[Pass]:
-        """One look at the whole frame, at the model's input scale."""
+    def passes(self, image: np.ndarray, size: tuple[int, int] | None = None) -> list[Pass]:
+        """One look at the whole frame, at the model's input scale (whatever photo it was made from: `size`)."""
         small, k = shrink(image, self.input_size)
         height, width = small.shape[0] * k, small.shape[1] * k  # the part of the image `small` shows
         results = self._model.process(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
@@ -235,10 +235,13 @@ class CenterFaceScan:
             scale /= 4
         return [coarse, *reversed(ladder)]
 
-    def passes(self, image: np.ndarray) -> list[Pass]:
-        """One Pass per look, its boxes in the photo's pixels."""
-        height, width = image.shape[:2]
-        return [self.look(image, scale) for scale in self.scales(height, width)]
+    def passes(self, image: np.ndarray, size: tuple[int, int] | None = None) -> list[Pass]:
+        """One Pass per look, its boxes in the photo's pixels.
+
+        `size`: the height and width of the photo `image` was made from, whose scales the looks
+        take (the photo turned on a larger canvas is looked at as finely as the photo itself).
+        """
+        return [self.look(image, scale) for scale in self.scales(*(size or image.shape[:2]))]
 
     def look(self, image: np.ndarray, scale: float) -> Pass:
         """Every face of one look at `scale`, tile by tile where the look is larger than a tile."""

@@ -72,12 +72,16 @@ def _fast(threshold: float | None) -> Detector:
     fainter boxes are left to `balanced`: one small look cannot tell them from hands and knees.
     MediaPipe's verdict counts where it is sure, as in the other presets: at 0.5 it found no
     close-up CenterFace missed and put 6 regions on the 19 face-free photos (2 at 0.75).
+    Close-ups tilted about 45 degrees get the tilted look (`Tilted`) of their faint boxes down to
+    0.05, for the 4 best boxes at least 1/12 of the photo's shorter side: on the clear close-ups
+    tilted 45 degrees it found 115 of 118 faces, against 106 without it.
     """
     crowd = Crowd(support=0.5, floor=0.2, lone=15)
-    model = CenterFaceDetector(floor=crowd.floor)
+    tilted = Tilted(CenterFaceDetector(floor=0.2, recent=0), most=4, share=1 / 12)
+    model = CenterFaceDetector(floor=tilted.low)
     small = CenterFaceScan(model, coarse=320, fine=320, min_face=float("inf"), max_upscale=2.5)
     looks = EnsembleDetector([small], 0.3 if threshold is None else threshold,
-                             independent=_mediapipe_vote(), crowd=crowd)
+                             independent=_mediapipe_vote(), crowd=crowd, tilted=tilted)
     return Turns(looks, always=True, side=640)
 
 

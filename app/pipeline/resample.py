@@ -65,6 +65,21 @@ def tilted_cut(image: np.ndarray, centre: tuple[float, float], degrees: float, s
     return cut, cv2.invertAffineTransform(forward)
 
 
+def tilted_whole(image: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    """The whole image turned `degrees` counter-clockwise on a grey canvas grown to hold it.
+
+    Returns the turned image and the 2x3 matrix that maps its pixels back onto the image.
+    """
+    height, width = image.shape[:2]
+    forward = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    cos, sin = abs(forward[0, 0]), abs(forward[0, 1])
+    grown = (round(height * sin + width * cos), round(height * cos + width * sin))
+    forward[:, 2] += np.array(grown) / 2 - np.array([width, height]) / 2
+    turned = cv2.warpAffine(image, forward, grown, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                            borderValue=(128, 128, 128))
+    return turned, cv2.invertAffineTransform(forward)
+
+
 def unturn_box(box: tuple[float, float, float, float], quarters: int, width: int,
                height: int) -> tuple[float, float, float, float]:
     """Map an [x, y, w, h] box found in `turn(image, quarters)` back onto the image (width x height)."""
