@@ -11,7 +11,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from app.pipeline.resample import turn, unturn_box
+from app.pipeline.resample import tilted_whole, turn, unturn_box
 
 Sample = tuple[np.ndarray, list[list[float]]]
 Set = dict[str, Sample]
@@ -39,16 +39,13 @@ def tilted(degrees: float) -> Callable[[Set], Set]:
     def apply(samples: Set) -> Set:
         out = {}
         for name, (image, boxes) in samples.items():
-            height, width = image.shape[:2]
-            tilt = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
-            cos, sin = abs(tilt[0, 0]), abs(tilt[0, 1])
-            grown = (round(height * sin + width * cos), round(height * cos + width * sin))
-            tilt[:, 2] += np.array(grown) / 2 - np.array([width, height]) / 2
+            turned, back = tilted_whole(image, degrees)
+            tilt = cv2.invertAffineTransform(back)
             moved = []
             for x, y, w, h in boxes:
                 cx, cy = tilt @ np.array([x + w / 2, y + h / 2, 1.0])
                 moved.append([float(cx - w / 2), float(cy - h / 2), w, h])
-            out[name] = cv2.warpAffine(image, tilt, grown, borderValue=(128, 128, 128)), moved
+            out[name] = turned, moved
         return out
     return apply
 

@@ -258,8 +258,8 @@ class Tilted:
     CenterFace finds faces up to about 20 degrees off upright; at 45 degrees it gives most of
     them only faint boxes (0.05-0.4), as it does specks of texture. So each faint box the looks
     left (scoring at least `low`, at least `least` pixels and `share` of the image's shorter side
-    tall, over no face kept; the `most` best of them) is looked at again: a square cut around it, about twice its size, enlarged or
-    shrunk to `side` pixels and turned 45 degrees each way. A face found there scoring `bar`,
+    tall, over no face kept; the `most` best of them) is looked at again: a square cut around it,
+    about twice its size, enlarged or shrunk to `side` pixels and turned 45 degrees each way. A face found there scoring `bar`,
     `least` pixels tall or more, near the cut's centre and of about the faint box's size, is a
     face: its box is the bounds, on the photo, of what was found in the turned cut (marked
     `tilted`: `Turns` does not count it as an upright face).
@@ -275,7 +275,7 @@ class Tilted:
                  most: int = 16, side: int = 96, degrees: tuple[float, ...] = (45.0, -45.0), whole: int = 2,
                  share: float = 0.0) -> None:
         self.model, self.low, self.bar, self.least, self.most = model, low, bar, least, most
-        self.side, self.degrees, self.whole, self.share = side, degrees, whole, share  # share: of the shorter side
+        self.side, self.degrees, self.whole, self.share = side, degrees, whole, share
 
     def find(self, image: np.ndarray, candidates: list[FaceBox], kept: list[FaceBox],
              look: Detector | None = None) -> list[FaceBox]:
@@ -360,7 +360,7 @@ class EnsembleDetector:
         floor = min(self.threshold, self.crowd.floor) if self.crowd else self.threshold
         low = min(floor, self.tilted.low) if self.tilted else floor
         everything = fuse(passes, low)
-        candidates = everything if low == floor else [f for f in everything if f.score >= floor]
+        candidates = [f for f in everything if f.score >= floor]
         if self.crowd is None:
             return candidates, everything
         faces = [f for f in candidates if f.score >= self.crowd.bar(f, self.threshold)]
