@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from app.pipeline import presets
-from app.pipeline.detect import FaceBox, Turns
+from app.pipeline.detect import FaceBox, Turns, _apart
 from app.pipeline.engines import CenterFaceDetector, CenterFaceScan
 from app.pipeline.resample import (
     for_detection,
@@ -130,6 +130,21 @@ def test_fast_hands_fainter_boxes_to_its_tilted_look_and_decides_as_before(astro
     assert looks._decide(passes)[0] == faces  # the faces it keeps are those it kept without the tilted look
     assert all(f.score >= 0.2 for f in looks._decide(passes)[1])  # without it, boxes down to its crowd floor
     assert any(f.score < 0.2 for f in everything) and all(f.score >= tilted.low for f in everything)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 256])
+def test_the_tilted_look_takes_the_best_faint_boxes_clear_of_the_faces_kept(chunk):
+    kept = [FaceBox(100, 100, 40, 40, 0.9, "centerface"), FaceBox(300, 100, 40, 40, 0.8, "centerface")]
+    faint = [*kept,  # the faces kept are boxes of the looks too
+             FaceBox(110, 110, 80, 80, 0.4, "centerface"),  # its centre in the first face
+             FaceBox(280, 60, 120, 70, 0.35, "centerface"),  # its centre above the second face, holding that face's
+             FaceBox(500, 100, 30, 30, 0.3, "centerface"),
+             FaceBox(139, 100, 40, 40, 0.2, "centerface"),  # beside the first face, centres outside each other
+             FaceBox(600, 300, 30, 30, 0.1, "centerface"),
+             FaceBox(700, 300, 30, 30, 0.05, "centerface")]
+    assert _apart(faint, kept, 2, chunk) == [faint[4], faint[5]]
+    assert _apart(faint, kept, 9, chunk) == faint[4:]
+    assert _apart(faint, [], 3, chunk) == faint[:3]
 
 
 def test_turns_get_the_full_look_only_where_the_checks_say_so(astronaut):
