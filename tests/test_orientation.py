@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from app.pipeline import presets
-from app.pipeline.detect import FaceBox, Turns, _apart
+from app.pipeline.detect import FaceBox, Tilted, Turns, _apart
 from app.pipeline.engines import CenterFaceDetector, CenterFaceScan
 from app.pipeline.resample import (
     for_detection,
@@ -132,6 +132,31 @@ def test_fast_hands_fainter_boxes_to_its_tilted_look_and_decides_as_before(astro
     assert any(f.score < 0.2 for f in everything) and all(f.score >= tilted.low for f in everything)
 
 
+@pytest.mark.parametrize("sure, whole", [(3, True), (15, True), (24, False), (200, False)])
+def test_a_photo_is_tilted_as_a_whole_only_when_its_tilted_faces_are_a_fair_share(sure, whole, monkeypatch):
+    # The decision alone: the cuts' verdicts are given (every faint box is a face turned 45 degrees).
+    tilted = Tilted(model=None)
+    monkeypatch.setattr(tilted, "_look", lambda image, box: (box, 45.0))
+    kept = [FaceBox(40 * (i % 40), 40 * (i // 40), 30, 30, 0.9, "centerface") for i in range(sure)]
+    faint = [FaceBox(2000 + 40 * i, 1000, 30, 30, 0.3 - i / 1000, "centerface") for i in range(2)]
+    image, wholes = np.zeros((1200, 4000, 3), np.uint8), []
+    found = tilted.find(image, kept + faint, kept, look=lambda turned: wholes.append(turned.shape) or [])
+    assert found == faint
+    # 2 faces turned the same way make a group of 3 or 15 tilted; beside 24 or 200 sure upright faces,
+    # they are two heads on shoulders (one for every 8 upright faces is the bar).
+    assert bool(wholes) == whole
+
+
+def test_the_tilted_look_looks_at_more_boxes_in_a_larger_photo(monkeypatch):
+    tilted, looked = Tilted(model=None), []
+    monkeypatch.setattr(tilted, "_look", lambda image, box: looked.append(box))
+    faint = [FaceBox(10 * i, 10, 20, 20, 0.3, "centerface") for i in range(400)]
+    for height, width, most in ((1080, 1920, 16), (6000, 8000, 192)):
+        looked.clear()
+        tilted.find(np.broadcast_to(np.uint8(0), (height, width, 3)), faint, [])
+        assert len(looked) == most  # 16 boxes, and 16 more for every 4 MP of a larger photo
+
+
 @pytest.mark.parametrize("chunk", [1, 3, 256])
 def test_the_tilted_look_takes_the_best_faint_boxes_clear_of_the_faces_kept(chunk):
     kept = [FaceBox(100, 100, 40, 40, 0.9, "centerface"), FaceBox(300, 100, 40, 40, 0.8, "centerface")]
@@ -236,6 +261,22 @@ def test_a_small_face_in_a_48_megapixel_photo_is_found(astronaut):
     assert any(overlap(expected, box) > 0.4 for box in found), found
     # One look at the whole frame, as before tiling, cannot see it.
     assert not any(overlap(expected, (b.x, b.y, b.w, b.h)) > 0.4 for b in scan.look(canvas, 1024 / 8000).boxes)
+
+
+def test_tiles_of_one_tone_are_not_looked_at(astronaut):
+    canvas = np.full((3000, 4000, 3), 128, np.uint8)  # the grey a tilted photo is turned on, say
+    canvas[2000:2096, 3000:3096] = cv2.resize(astronaut, (96, 96), interpolation=cv2.INTER_AREA)
+    canvas[500:503, 1003:1006] = 0  # a speck between the points the quick check samples
+    model = CenterFaceDetector(floor=0.3)
+    scan, looked = CenterFaceScan(model, min_face=20), []
+    look = model.look
+    model.look = lambda frame: looked.append(frame.shape) or look(frame)
+    scale = scan.scales(3000, 4000)[-1]  # the finest look, in tiles
+    frame_tiles = tiles(round(4000 * scale), round(3000 * scale), scan.tile, scan.overlap)
+    found = scan.look(canvas, scale).boxes
+    expected = (3000 + FACE[0] * 96 / 512, 2000 + FACE[1] * 96 / 512, FACE[2] * 96 / 512, FACE[3] * 96 / 512)
+    assert any(overlap(expected, (b.x, b.y, b.w, b.h)) > 0.4 for b in found), found
+    assert len(frame_tiles) == 6 and 2 <= len(looked) <= 4  # the face's tiles and the speck's, not the rest
 
 
 def test_detection_sees_a_stretched_copy_of_dark_deep_and_dithered_photos(astronaut):
