@@ -172,6 +172,32 @@ def test_the_tilted_look_takes_the_best_faint_boxes_clear_of_the_faces_kept(chun
     assert _apart(faint, [], 3, chunk) == faint[:3]
 
 
+def test_the_faint_boxes_clear_of_a_crowd_are_those_a_box_by_box_check_gives():
+    def clear(box, faces):  # the rule, one box and one face at a time
+        cx, cy = box.x + box.w / 2, box.y + box.h / 2
+        for f in faces:
+            mx, my = f.x + f.w / 2, f.y + f.h / 2
+            if (f.x <= cx <= f.x + f.w and f.y <= cy <= f.y + f.h) or (
+                    box.x <= mx <= box.x + box.w and box.y <= my <= box.y + box.h):
+                return False
+        return True
+
+    rng = np.random.default_rng(5)
+    # A crowd of small faces on a 5-px grid (edges meet centres exactly), and a few wide ones
+    # starting far to the left of boxes whose centres they hold.
+    kept = [FaceBox(*map(float, 10 * rng.integers(0, 300, 2)), *map(float, 10 * rng.integers(1, 6, 2)), 0.9,
+                    "centerface") for _ in range(600)]
+    kept += [FaceBox(float(x), 100.0 + x, 900.0, 80.0, 0.9, "centerface") for x in (0, 1200, 2100)]
+    boxes = [*kept[::3], *(FaceBox(*map(float, 5 * rng.integers(0, 600, 2)), *map(float, 10 * rng.integers(1, 12, 2)),
+                                   0.5, "centerface") for _ in range(1500))]
+    boxes.sort(key=lambda b: -b.score)
+    expected = [box for box in boxes if clear(box, kept)]
+    assert 50 < len(expected) < len(boxes) - len(kept) // 3  # some boxes are clear, and not every other one
+    assert any(not clear(b, kept[-3:]) and clear(b, kept[:-3]) for b in boxes)  # the wide faces matter
+    for most in (10, 200, len(boxes)):
+        assert _apart(boxes, kept, most, chunk=256) == expected[:most]
+
+
 def test_turns_get_the_full_look_only_where_the_checks_say_so(astronaut):
     calls = []
     sure = FaceBox(200, 60, 100, 120, 0.9, "centerface")

@@ -323,23 +323,46 @@ class Tilted:
         return _mapped_back(found, back), degrees
 
 
-def _apart(boxes: list[FaceBox], kept: list[FaceBox], most: int, chunk: int = 256) -> list[FaceBox]:
+def _windows(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair (i, j) with lo[i] <= j < hi[i], as two arrays."""
+    counts = np.maximum(hi - lo, 0)
+    own = np.repeat(np.arange(len(lo)), counts)
+    return own, lo[own] + np.arange(len(own)) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+def _apart(boxes: list[FaceBox], kept: list[FaceBox], most: int, chunk: int = 1024) -> list[FaceBox]:
     """The first `most` of `boxes` whose centre lies in no kept face and that hold no kept face's centre.
 
-    Taken `chunk` boxes at a time (a crowd's best boxes are mostly its kept faces themselves).
+    Taken `chunk` boxes at a time (a crowd's best boxes are mostly its kept faces themselves). Each
+    box is compared only with the kept faces near it across the photo: those whose left edge is
+    within the widest kept face's width to the left of its centre, and those whose centres lie
+    between its sides (both found in the kept faces sorted once); a 48 MP canvas of 8,900 faces
+    costs about what a 1080p frame's few dozen did.
     """
     if not kept:
         return boxes[:most]
     others = _corner_rows(kept)
+    by_left = others[np.argsort(others[:, 0], kind="stable")]
+    widest = float((by_left[:, 2] - by_left[:, 0]).max()) + 1.0  # 1 px more than enough: float rounding
     middles = (others[:, :2] + others[:, 2:]) / 2
+    middles = middles[np.argsort(middles[:, 0], kind="stable")]
     apart: list[FaceBox] = []
     for start in range(0, len(boxes), chunk):
         rows = boxes[start:start + chunk]
         corners = _corner_rows(rows)
         centres = (corners[:, :2] + corners[:, 2:]) / 2
-        inside = ((others[None, :, :2] <= centres[:, None]) & (centres[:, None] <= others[None, :, 2:])).all(axis=2)
-        holds = ((corners[:, None, :2] <= middles[None]) & (middles[None] <= corners[:, None, 2:])).all(axis=2)
-        apart += [box for box, over in zip(rows, (inside | holds).any(axis=1)) if not over]
+        over = np.zeros(len(rows), bool)
+        # A centre in a kept face: only faces starting at most `widest` to its left can hold it.
+        own, face = _windows(np.searchsorted(by_left[:, 0], centres[:, 0] - widest, "left"),
+                             np.searchsorted(by_left[:, 0], centres[:, 0], "right"))
+        inside = ((by_left[face, :2] <= centres[own]) & (centres[own] <= by_left[face, 2:])).all(axis=1)
+        over[own[inside]] = True
+        # A kept face's centre in the box: the centres between its left and right sides.
+        own, face = _windows(np.searchsorted(middles[:, 0], corners[:, 0], "left"),
+                             np.searchsorted(middles[:, 0], corners[:, 2], "right"))
+        holds = (corners[own, 1] <= middles[face, 1]) & (middles[face, 1] <= corners[own, 3])
+        over[own[holds]] = True
+        apart += [box for box, out in zip(rows, over) if not out]
         if len(apart) >= most:
             break
     return apart[:most]
