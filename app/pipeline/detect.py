@@ -64,6 +64,13 @@ def _corner_rows(boxes: list[FaceBox], rows: int | None = None) -> np.ndarray:
     return out
 
 
+def _windows(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair (i, j) with lo[i] <= j < hi[i], as two arrays."""
+    counts = np.maximum(hi - lo, 0)
+    own = np.repeat(np.arange(len(lo)), counts)
+    return own, lo[own] + np.arange(len(own)) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
 def _meeting(corners: np.ndarray, chunk: int = 1 << 20):
     """Pairs of boxes (rows of `corners`) whose spans across the photo meet, about `chunk` at a time.
 
@@ -75,9 +82,9 @@ def _meeting(corners: np.ndarray, chunk: int = 1 << 20):
     counts = np.maximum(np.searchsorted(ordered[:, 0], ordered[:, 2]) - np.arange(len(corners)) - 1, 0)
     bounds = np.searchsorted(np.cumsum(counts), np.arange(chunk, int(counts.sum()) + chunk, chunk), "right")
     for lo, hi in zip([0, *bounds[:-1]], bounds):
-        own = np.repeat(np.arange(lo, hi), counts[lo:hi])
-        starts = np.cumsum(counts[lo:hi]) - counts[lo:hi]
-        other = own + 1 + np.arange(len(own)) - np.repeat(starts, counts[lo:hi])
+        rows = np.arange(lo, hi)
+        first, other = _windows(rows + 1, rows + 1 + counts[lo:hi])
+        own = rows[first]
         yield by_left[own], by_left[other], *_intersections(ordered[own], ordered[other])
 
 
@@ -321,13 +328,6 @@ class Tilted:
             return None
         found, back, degrees = best
         return _mapped_back(found, back), degrees
-
-
-def _windows(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair (i, j) with lo[i] <= j < hi[i], as two arrays."""
-    counts = np.maximum(hi - lo, 0)
-    own = np.repeat(np.arange(len(lo)), counts)
-    return own, lo[own] + np.arange(len(own)) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 def _apart(boxes: list[FaceBox], kept: list[FaceBox], most: int, chunk: int = 1024) -> list[FaceBox]:
