@@ -15,7 +15,8 @@ centre-cropped, repeated as needed), then measures images per second for:
   <preset> reencode  the same at --workers workers with JPEGs decoded and encoded (--reencode)
   deface     deface 1.5 as installed with the product (its CLI on the frames, its defaults: full
              resolution, the backend it picks by itself), the peer the default preset is held to
-Each product row also gives the output's size relative to the input's (out/in).
+Each product row also gives the output's size relative to the input's (out/in), and by the share of
+each frame redacted (printed as the rows run).
 Then, on one core: the cost of each look the default preset takes at a 1080p frame, and each
 preset on one 48-megapixel photo (8000x6000, the frames tiled).
 Each row is the best of --rounds runs, the rows taking turns, so that a busy moment on a
@@ -45,6 +46,7 @@ from app.jobs import FileEntry, Job
 from app.pipeline import formats
 from app.pipeline.presets import PRESETS, build_detector
 from app.pipeline.process import Options, find_regions, process_image
+from app.pipeline.redact import covered_share
 from app.results import write_report
 from app.service import JobService
 
@@ -131,6 +133,8 @@ def product(frames: list[Path], preset: str, workers: int, kind: str, work: Path
         elapsed = time.perf_counter() - start
         assert snapshot["state"] == "done" and snapshot["failed"] == 0, snapshot
         ratio = sum(e.output.stat().st_size for e in entries) / sum(p.stat().st_size for p in batch)
+        if factory is None and not job_id.startswith("warm"):
+            print(f"  {preset}{' reencode' if reencode else ''}, {workers} workers: {by_share(entries, batch)}")
         shutil.rmtree(folder)
         return len(batch) / elapsed, ratio
 
@@ -138,6 +142,19 @@ def product(frames: list[Path], preset: str, workers: int, kind: str, work: Path
     rate = run(f"{preset}-{workers}", frames * max(1, math.ceil(seconds * warm / len(frames))))
     service.shutdown()
     return rate
+
+
+def by_share(entries: list[FileEntry], sources: list[Path]) -> str:
+    """Out/in size by the share of each frame redacted: what a redacted frame loses is its faces' detail."""
+    shares = np.array([covered_share([r.box() for r in e.regions], e.width, e.height) for e in entries])
+    sizes = np.array([[p.stat().st_size, e.output.stat().st_size] for e, p in zip(entries, sources)], float)
+    parts = [f"mean share redacted {shares.mean():.3f}; out/in"]
+    for low, high, label in ((0, 1e-9, "none"), (1e-9, 0.05, "<5 %"), (0.05, 0.1, "5-10 %"),
+                             (0.1, 0.2, "10-20 %"), (0.2, 1.1, ">=20 %")):
+        chosen = (shares >= low) & (shares < high)
+        if chosen.any():
+            parts.append(f"{label} {sizes[chosen, 1].sum() / sizes[chosen, 0].sum():.3f} ({chosen.sum()})")
+    return " ".join(parts)
 
 
 def deface(frames: list[Path], work: Path) -> float:
