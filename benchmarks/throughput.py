@@ -132,9 +132,10 @@ def product(frames: list[Path], preset: str, workers: int, kind: str, work: Path
         snapshot = jobs.wait(job_id)
         elapsed = time.perf_counter() - start
         assert snapshot["state"] == "done" and snapshot["failed"] == 0, snapshot
-        ratio = sum(e.output.stat().st_size for e in entries) / sum(p.stat().st_size for p in batch)
+        sizes = np.array([[p.stat().st_size, e.output.stat().st_size] for e, p in zip(entries, batch)], float)
+        ratio = sizes[:, 1].sum() / sizes[:, 0].sum()
         if factory is None and not job_id.startswith("warm"):
-            print(f"  {preset}{' reencode' if reencode else ''}, {workers} workers: {by_share(entries, batch)}")
+            print(f"  {preset}{' reencode' if reencode else ''}, {workers} workers: {by_share(entries, sizes)}")
         shutil.rmtree(folder)
         return len(batch) / elapsed, ratio
 
@@ -144,10 +145,12 @@ def product(frames: list[Path], preset: str, workers: int, kind: str, work: Path
     return rate
 
 
-def by_share(entries: list[FileEntry], sources: list[Path]) -> str:
-    """Out/in size by the share of each frame redacted: what a redacted frame loses is its faces' detail."""
+def by_share(entries: list[FileEntry], sizes: np.ndarray) -> str:
+    """Out/in size (`sizes`: each entry's input and output bytes) by the share of each frame redacted.
+
+    What a redacted frame loses is its faces' detail.
+    """
     shares = np.array([covered_share([r.box() for r in e.regions], e.width, e.height) for e in entries])
-    sizes = np.array([[p.stat().st_size, e.output.stat().st_size] for e, p in zip(entries, sources)], float)
     parts = [f"mean share redacted {shares.mean():.3f}; out/in"]
     for low, high, label in ((0, 1e-9, "none"), (1e-9, 0.05, "<5 %"), (0.05, 0.1, "5-10 %"),
                              (0.1, 0.2, "10-20 %"), (0.2, 1.1, ">=20 %")):
