@@ -47,12 +47,11 @@ FACES_IN_NOFACES = {
 }
 
 
-def known_faces(transform: str, samples: Set, nofaces: list[str]) -> dict[str, list]:
-    """FACES_IN_NOFACES, moved as `transform` moves the photos (close-ups leave the face-free photos out)."""
-    if transform not in TRANSFORMS:
-        return {}
-    listed = {name: (samples[name][0], FACES_IN_NOFACES[name]) for name in nofaces if name in FACES_IN_NOFACES}
-    return {name: boxes for name, (_, boxes) in TRANSFORMS[transform](listed).items()}
+def known_faces(transform: str, samples: Set, derived: Set) -> dict[str, list]:
+    """FACES_IN_NOFACES, moved as `transform` moved the photos into `derived` (only those photos are transformed
+    again; none where `derived` no longer holds them: close-ups and canvases)."""
+    listed = {name: (samples[name][0], boxes) for name, boxes in FACES_IN_NOFACES.items() if name in derived}
+    return {name: boxes for name, (_, boxes) in TRANSFORMS[transform](listed).items()} if listed else {}
 
 
 def load(folder: Path) -> tuple[Set, list[str]]:
@@ -195,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                 derived = TRANSFORMS["turn" + str(degrees % 360)](derived)
         else:
             derived = TRANSFORMS[transform](samples)
-        known = known_faces(transform, samples, nofaces)
+        known = known_faces(transform, samples, derived)
         for preset in args.presets.split(","):
             with tempfile.TemporaryDirectory() as work:
                 regions, ms = run_preset(preset, derived, config, Path(work))
