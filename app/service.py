@@ -44,6 +44,8 @@ class JobService:
         self._started_files: dict[str, set[int]] = {}  # per job, the files that reached a worker (cancel spares them)
         self._in_review: set[str] = set()  # running jobs started with review on
         self._edits = threading.Lock()  # one review save at a time per service: each rebuilds the zip
+        self._disks: dict[str, threading.RLock] = {}  # per job: its writes and its deletion never interleave
+        self._disks_guard = threading.Lock()
 
     def start(self, job: Job) -> None:
         """Put a new job on disk and in the registry, and queue its files."""
@@ -64,6 +66,11 @@ class JobService:
             source = entry.source
             self.batch.submit((job.id, entry.index), lambda source=source: source.read_bytes(), options,
                               self._started, self._done, given=self.given_for(entry) if self.given_for else None)
+
+    def _disk(self, job_id: str) -> threading.RLock:
+        """The lock a job's folder is written and deleted under: rmtree racing a write would leave the folder."""
+        with self._disks_guard:
+            return self._disks.setdefault(job_id, threading.RLock())
 
     def _reviewed(self, job_id: str) -> bool:
         """Tell whether a job keeps its originals for a review (asked once per file: no copy of the job)."""
@@ -97,16 +104,19 @@ class JobService:
             return
         if isinstance(outcome, FileError):  # names the file, never carries its data
             log.info("job %s: %s failed (%s): %s", job_id, ended.name, outcome.code, outcome.message)
-        if job_id not in self.registry:  # deleted while it was written: take back what was written
-            self.folders and self.folders.of(job_id).remove()
-            return
-        try:
-            if self.journal:
-                self.journal.record(job_id, ended)
-            if not (self._reviewed(job_id) and ended.state is FileState.DONE):  # kept for the review
-                ended.source.unlink(missing_ok=True)
-        except OSError:
-            log.exception("job %s: could not journal %s", job_id, ended.name)
+        with self._disk(job_id):
+            if job_id not in self.registry:  # deleted while it was written: take back what was written
+                self.folders and self.folders.of(job_id).remove()
+                with self._disks_guard:
+                    self._disks.pop(job_id, None)
+                return
+            try:
+                if self.journal:
+                    self.journal.record(job_id, ended)
+                if not (self._reviewed(job_id) and ended.state is FileState.DONE):  # kept for the review
+                    ended.source.unlink(missing_ok=True)
+            except OSError:
+                log.exception("job %s: could not journal %s", job_id, ended.name)
         if last:
             self._finish_soon(job_id)
 
@@ -132,12 +142,13 @@ class JobService:
         except Exception as exc:
             log.exception("job %s: could not be finished", job_id)
             self.registry.fail(job_id, plain(exc).message, when)
-        final = self.registry.copy(job_id)
-        if self.journal and final is not None:
-            try:
-                self.journal.save(final)
-            except OSError:
-                log.exception("job %s: could not save its state", job_id)
+        with self._disk(job_id):  # a delete that came as soon as the job showed done waits for this last write
+            final = self.registry.copy(job_id)
+            if self.journal and final is not None:
+                try:
+                    self.journal.save(final)
+                except OSError:
+                    log.exception("job %s: could not save its state", job_id)
 
     def wait(self, job_id: str, timeout: float | None = None) -> dict | None:
         """Block until the job ends; return its final snapshot."""
@@ -192,7 +203,7 @@ class JobService:
         result = outcome["result"]
         if isinstance(result, FileError):
             raise ImageError(result.message, result.code)
-        with self._edits:
+        with self._edits, self._disk(job_id):
             write_atomic(entry.output, result[0])
             revised = self.registry.revise(job_id, index, regions, removed)
             if revised is None:
@@ -216,17 +227,21 @@ class JobService:
             if entry.source is not None:
                 entry.source.unlink(missing_ok=True)
         self.registry.set_review(job.id, None)
-        final = self.registry.copy(job.id)
-        if self.journal and final is not None:
-            self.journal.save(final)
+        with self._disk(job.id):
+            final = self.registry.copy(job.id)
+            if self.journal and final is not None:
+                self.journal.save(final)
 
     def delete(self, job_id: str) -> bool:
         """Forget a job and delete its folder; False if there was no such job."""
-        if self.registry.remove(job_id) is None:
-            return False
-        self.batch.drop(job_id)
-        if self.folders is not None:
-            self.folders.of(job_id).remove()
+        with self._disk(job_id):
+            if self.registry.remove(job_id) is None:
+                return False
+            self.batch.drop(job_id)
+            if self.folders is not None:
+                self.folders.of(job_id).remove()
+        with self._disks_guard:
+            self._disks.pop(job_id, None)
         return True
 
     def resume(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import io
 import json
+import shutil
 import signal
 import threading
 import time
@@ -78,6 +79,44 @@ def test_expired_jobs_are_deleted_and_a_restart_cleans_them(make_app, tmp_path, 
     assert not (tmp_path / job_id).exists()
     assert expired.test_client().get(f"/api/jobs/{job_id}").status_code == 404
     expired.extensions["faceguard"].shutdown()
+
+
+def test_a_delete_as_soon_as_the_job_is_done_leaves_no_folder(make_app, tmp_path, astronaut, monkeypatch):
+    """The job shows done before its last job.json is written; a delete then must wait for that write.
+
+    The folder's removal is slowed (contents first, then a pause, then the folder itself, as rmtree does):
+    had the write slipped into the pause, the folder would outlive its job.
+    """
+    saving, emptied = threading.Event(), threading.Event()
+    real_save = service.Journal.save
+
+    def slow_save(journal, job):
+        if job.state.value == "done":
+            saving.set()
+            emptied.wait(1)  # lets a delete that does not wait empty the folder first
+        real_save(journal, job)
+
+    def slow_remove(folder):
+        for child in folder.path.iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+        emptied.set()
+        time.sleep(0.2)
+        try:
+            folder.path.rmdir()
+        except OSError:  # what rmtree(ignore_errors=True) does with a folder written to meanwhile
+            pass
+
+    monkeypatch.setattr(service.Journal, "save", slow_save)
+    monkeypatch.setattr(JobFolder, "remove", slow_remove)
+    app = make_app({"DATA_DIR": str(tmp_path), "EXECUTOR": "thread",
+                    "DETECTOR_FACTORY": lambda _options: (lambda image: [])})
+    client = app.test_client()
+    job_id = post_job(client, [("a.jpg", encode(astronaut))]).get_json()["id"]
+    assert saving.wait(60), "the job never ended"
+    assert client.get(f"/api/jobs/{job_id}").get_json()["state"] == "done"
+    assert client.delete(f"/api/jobs/{job_id}").status_code == 204
+    assert not (tmp_path / job_id).exists()
+    app.extensions["faceguard"].shutdown()
 
 
 def test_a_torn_journal_line_means_that_file_is_redone(make_app, tmp_path, astronaut):
