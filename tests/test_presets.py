@@ -61,6 +61,33 @@ def test_balanced_finds_the_small_faces_fast_misses(app, client, astronaut):
     assert found["fast"] < len(faces) // 2, found
 
 
+def people_and_faces(astronaut: np.ndarray, sizes: list[tuple[int, int, int]]):
+    """A 1200x800 photo of the astronaut's head and shoulders, face `px` tall at each (px, x, y); and the faces."""
+    person, canvas, faces = astronaut[30:330, 130:330], np.full((800, 1200, 3), (90, 120, 80), np.uint8), []
+    for px, x, y in sizes:
+        small = cv2.resize(person, None, fx=px / 90, fy=px / 90, interpolation=cv2.INTER_AREA)
+        canvas[y:y + small.shape[0], x:x + small.shape[1]] = small
+        faces.append((x + round(55 * px / 90), y + round(50 * px / 90), round(80 * px / 90), px))
+    return canvas, faces
+
+
+def test_fast_looks_closer_at_a_group_and_finds_its_smaller_faces(astronaut):
+    # 3 people in front (120-px faces), 7 behind (36 px: about 10 px at fast's 320-px look, where
+    # CenterFace scores them 0.08 at most; 0.72 and more at 640 px). This synthetic photo's small
+    # faces are also found upside down, so the look at the photo as it is is the one measured here.
+    front = [(120, 60 + 380 * i, 40) for i in range(3)]
+    back = [(36, 60 + 160 * i, 560) for i in range(7)]
+    photo, faces = people_and_faces(astronaut, front + back)
+    as_is = presets.build_detector("fast").detector
+    rects = [expand((f.x, f.y, f.w, f.h), 0.2 * f.margin, 1200, 800) for f in as_is(photo)]
+    assert covered(rects, faces[3:]) == 7 and covered(rects, faces[:3]) == 3
+    # Two people in front are no group: the closer look is not taken.
+    closer = next(d for d in as_is.independent if isinstance(d, presets.GroupLook))
+    assert len(closer(photo)) >= 7
+    pair, _ = people_and_faces(astronaut, front[:2] + back)
+    assert closer(pair) == []
+
+
 @pytest.mark.parametrize("name", ["rocket", "hubble_deep_field", "logo"])
 def test_fast_puts_no_region_on_a_photo_without_faces(name):
     # NASA's rocket, the Hubble deep field and scikit-image's logo: at one turn or another of each,

@@ -14,6 +14,7 @@ from app.pipeline.detect import Crowd, Detector, EnsembleDetector, Tilted, Turns
 from app.pipeline.engines import (
     CenterFaceDetector,
     CenterFaceScan,
+    GroupLook,
     MediaPipeDetector,
     centerface_problem,
 )
@@ -76,13 +77,18 @@ def _fast(threshold: float | None) -> Detector:
     0.05, for the 4 best boxes at least 1/12 of the photo's shorter side: on the clear close-ups
     tilted 45 degrees it found 115 of 118 faces, against 106 without it (the 118 the recall benchmark
     chose before it named clear faces by their boxes; 119 of its 123 now).
+    A group photo (3 faces sure at 320 px) is looked at again at 640 px (`GroupLook`): on the clear
+    close-ups it found 120 of 123 faces instead of 119, and 403 instead of 368 of the 509 faces of
+    20 px and more in the upright photos, for 22 % and 14 % more time (more for the bar: 0.4 found
+    120 and 394; a group of 2: 120 and 396, 45 % more time on close-ups).
     """
     crowd = Crowd(support=0.5, floor=0.2, lone=15)
     tilted = Tilted(CenterFaceDetector(floor=0.2, recent=0), most=4, share=1 / 12)
     model = CenterFaceDetector(floor=tilted.low)
     small = CenterFaceScan(model, coarse=320, fine=320, min_face=float("inf"), max_upscale=2.5)
-    looks = EnsembleDetector([small], 0.3 if threshold is None else threshold,
-                             independent=_mediapipe_vote(), crowd=crowd, tilted=tilted)
+    bar = 0.3 if threshold is None else threshold
+    looks = EnsembleDetector([small], bar, independent=[*_mediapipe_vote(), GroupLook(small, bar)],
+                             crowd=crowd, tilted=tilted)
     return Turns(looks, always=True, side=640)
 
 
