@@ -116,7 +116,8 @@ def _thorough(threshold: float | None) -> Detector:
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
-    Preset("fast", "Fast: one quick look at each quarter turn. For portraits and close-ups; misses small faces.",
+    Preset("fast", "Fast: a quick look at each quarter turn, a closer one at groups. "
+           "For portraits and close-ups; misses small faces.",
            "faces at least 1/8 of the photo's height", _fast, ("centerface", "mediapipe"), sees=640),
     Preset("balanced", "Balanced: finds small faces in group photos and crowds, in any orientation.",
            "faces from 20 px, in photos of any size", _balanced, ("centerface", "mediapipe")),
