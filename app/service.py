@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 from app.batch import BatchService, Done, plain
@@ -67,10 +68,19 @@ class JobService:
             self.batch.submit((job.id, entry.index), lambda source=source: source.read_bytes(), options,
                               self._started, self._done, given=self.given_for(entry) if self.given_for else None)
 
-    def _disk(self, job_id: str) -> threading.RLock:
-        """The lock a job's folder is written and deleted under: rmtree racing a write would leave the folder."""
+    @contextmanager
+    def _disk(self, job_id: str) -> Iterator[None]:
+        """Hold the lock a job's folder is written and deleted under (rmtree racing a write would leave the
+        folder); the lock goes once the job is no longer registered."""
         with self._disks_guard:
-            return self._disks.setdefault(job_id, threading.RLock())
+            lock = self._disks.setdefault(job_id, threading.RLock())
+        try:
+            with lock:
+                yield
+        finally:
+            if job_id not in self.registry:
+                with self._disks_guard:
+                    self._disks.pop(job_id, None)
 
     def _reviewed(self, job_id: str) -> bool:
         """Tell whether a job keeps its originals for a review (asked once per file: no copy of the job)."""
@@ -107,8 +117,6 @@ class JobService:
         with self._disk(job_id):
             if job_id not in self.registry:  # deleted while it was written: take back what was written
                 self.folders and self.folders.of(job_id).remove()
-                with self._disks_guard:
-                    self._disks.pop(job_id, None)
                 return
             try:
                 if self.journal:
@@ -240,8 +248,6 @@ class JobService:
             self.batch.drop(job_id)
             if self.folders is not None:
                 self.folders.of(job_id).remove()
-        with self._disks_guard:
-            self._disks.pop(job_id, None)
         return True
 
     def resume(self) -> None:
