@@ -11,7 +11,9 @@ from app.pipeline import presets
 from app.pipeline.detect import FaceBox, Tilted, Turns, _apart
 from app.pipeline.engines import CenterFaceDetector, CenterFaceScan
 from app.pipeline.resample import (
+    NOISY,
     for_detection,
+    noise_level,
     rescale,
     tiles,
     tilted_whole,
@@ -318,6 +320,16 @@ def test_detection_sees_a_stretched_copy_of_dark_deep_and_dithered_photos(astron
     detector = presets.build_detector("balanced")
     for image in (dark, deep, cv2.cvtColor(dithered, cv2.COLOR_GRAY2BGR)):
         assert any(overlap(FACE, (f.x, f.y, f.w, f.h)) > 0.4 for f in detector(for_detection(image)))
+
+
+def test_detection_sees_a_smoothed_copy_of_a_grainy_photo_and_clean_photos_as_they_are(astronaut):
+    grainy = np.clip(astronaut + np.random.default_rng(1).normal(0, 25, astronaut.shape), 0, 255).astype(np.uint8)
+    assert noise_level(astronaut) < NOISY < 2 * NOISY < noise_level(grainy)
+    assert np.array_equal(for_detection(astronaut), astronaut)  # a clean photo is looked at as it is
+    view = for_detection(grainy)
+    assert noise_level(view) < NOISY and noise_level(grainy) > 2 * NOISY  # smoothed; the input is not changed
+    detector = presets.build_detector("balanced")
+    assert any(overlap(FACE, (f.x, f.y, f.w, f.h)) > 0.4 for f in detector(view))
 
 
 @pytest.mark.parametrize("shape", [(1, 4000), (4000, 1), (1, 1), (3, 7)])
