@@ -1,4 +1,5 @@
-"""Variants of the recall photos people really have: turned, tilted, grey, dark, small, lossy, huge, panoramic, close.
+"""Variants of the recall photos people really have: turned, tilted, grey, dark, grainy, faded, overexposed,
+colour-cast, sepia, soft, small, lossy, huge, panoramic, close.
 
 Each transform takes the ground truth ({name: (image, [[x, y, w, h], ...])}) and returns a new
 one with the boxes moved to match; `montage` packs many photos into one large canvas at their
@@ -62,6 +63,37 @@ def grey(image: np.ndarray) -> np.ndarray:
 def dark(image: np.ndarray) -> np.ndarray:
     """Underexposed by about two stops, with the shadows crushed as a camera would."""
     return cv2.convertScaleAbs(image, alpha=0.25)
+
+
+def noisy(image: np.ndarray) -> np.ndarray:
+    """Grain of 25 grey levels in every channel: a small sensor at night with no noise reduction, a CCTV still."""
+    rng = np.random.default_rng(1)
+    return np.clip(image + rng.normal(0, 25, image.shape), 0, 255).astype(np.uint8)
+
+
+def washed(image: np.ndarray) -> np.ndarray:
+    """Low contrast with lifted blacks: fog, a faded print, a hazy scan."""
+    return cv2.convertScaleAbs(image, alpha=0.3, beta=150)
+
+
+def bright(image: np.ndarray) -> np.ndarray:
+    """Overexposed by about a stop and a third, the highlights clipped."""
+    return cv2.convertScaleAbs(image, alpha=2.5)
+
+
+def cast(image: np.ndarray) -> np.ndarray:
+    """A strong blue-green cast: underwater, or a white balance gone wrong (red 0.35x, green 0.7x)."""
+    return cv2.transform(image, np.diag([1.0, 0.7, 0.35]))
+
+
+def sepia(image: np.ndarray) -> np.ndarray:
+    """An old print's brown monochrome."""
+    return cv2.transform(image, np.array([[0.131, 0.534, 0.272], [0.168, 0.686, 0.349], [0.189, 0.769, 0.393]]))
+
+
+def soft(image: np.ndarray) -> np.ndarray:
+    """Out of focus or shaken a little: a Gaussian of 1.5 px."""
+    return cv2.GaussianBlur(image, (0, 0), 1.5)
 
 
 def jpeg(quality: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -140,6 +172,12 @@ TRANSFORMS: dict[str, Callable[[Set], Set]] = {
     "dark": pixels(dark),
     "half": half,
     "jpeg30": pixels(jpeg(30)),
+    "noisy": pixels(noisy),
+    "washed": pixels(washed),
+    "bright": pixels(bright),
+    "cast": pixels(cast),
+    "sepia": pixels(sepia),
+    "soft": pixels(soft),
     "48mp": montage(8000, 6000, "canvas48mp_"),
     "panorama": montage(12000, 1700, "panorama_"),
 }
