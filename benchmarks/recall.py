@@ -9,10 +9,11 @@ file-name prefixes before the first '_' (wider, wider416, dlib, ...).
 
 Every photo is measured as it is and under each transform of benchmarks/transforms.py (turned
 with no EXIF, grey, dark, grainy, faded, overexposed, colour-cast, sepia, soft, half size, JPEG
-quality 30, packed into 48 MP canvases and 12000x1700 panoramas), and close-ups cut around the larger faces (turned or tilted too: closeup90, closeup45, ...): `closeup` around
-the clear ones (WIDER's attributes: not invalid, not heavily blurred or occluded; every dlib face),
-`closeup-all` around every face of 40 px or more. The summary
-prints, per transform and preset, recall of faces >= 20 px, of crowd (wider_) faces >= 10 px,
+quality 30, packed into 48 MP canvases and 12000x1700 panoramas), and close-ups cut around the
+larger faces (turned or tilted too: closeup90, closeup45, ...): `closeup` around the clear ones
+(WIDER's attributes: not invalid, not heavily blurred or occluded; every dlib face), `closeup-all`
+around every face of 40 px or more; `closeup+bright`, `closeup90+noisy`, ... change the crops'
+pixels too. The summary prints, per transform and preset, recall of faces >= 20 px, of crowd (wider_) faces >= 10 px,
 of close-up faces, regions on face-free photos, area redacted outside faces and ms per image.
 """
 from __future__ import annotations
@@ -172,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transforms", default=",".join(TRANSFORMS),
                         help=f"comma-separated, of: {', '.join(TRANSFORMS)}, closeup, closeup90, closeup180, "
                              "closeup270, closeup45, closeup-45 (clear faces; a suffix not a quarter turn tilts them), "
-                             "closeup-all, closeup-all90, ... (every face >= 40 px)")
+                             "closeup-all, closeup-all90, ... (every face >= 40 px); a close-up name + a transform "
+                             "changes the crops too: closeup+noisy, closeup90+cast")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--tables", action="store_true", help="print the full table of each run, not only the summary")
     args = parser.parse_args(argv)
@@ -184,14 +186,17 @@ def main(argv: list[str] | None = None) -> int:
     figures = {}
     for transform in args.transforms.split(","):
         if transform.startswith("closeup"):
-            everyone = transform.startswith("closeup-all")
+            turning, _, tone = transform.partition("+")
+            everyone = turning.startswith("closeup-all")
             derived = close_ups({n: s for n, s in samples.items() if n not in nofaces},
                                 only=None if everyone else clear_faces(args.folder))
-            degrees = int(transform[len("closeup-all" if everyone else "closeup"):] or 0)
+            degrees = int(turning[len("closeup-all" if everyone else "closeup"):] or 0)
             if degrees % 90:
                 derived = tilted(degrees)(derived)
             elif degrees:
                 derived = TRANSFORMS["turn" + str(degrees % 360)](derived)
+            if tone:
+                derived = TRANSFORMS[tone](derived)
         else:
             derived = TRANSFORMS[transform](samples)
         known = known_faces(transform, samples, derived)
