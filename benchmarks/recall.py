@@ -13,8 +13,9 @@ quality 30, packed into 48 MP canvases and 12000x1700 panoramas), and close-ups 
 larger faces (turned or tilted too: closeup90, closeup45, ...): `closeup` around the clear ones
 (WIDER's attributes: not invalid, not heavily blurred or occluded; every dlib face), `closeup-all`
 around every face of 40 px or more; `closeup+bright`, `closeup90+noisy`, ... change the crops'
-pixels too. The summary prints, per transform and preset, recall of faces >= 20 px, of crowd (wider_) faces >= 10 px,
-of close-up faces, regions on face-free photos, area redacted outside faces and ms per image.
+pixels too. The summary prints, per transform and preset, recall of faces >= 20 px, of crowd
+(wider_) faces >= 10 px, of close-up faces, regions on face-free photos, area redacted outside
+faces and ms per image.
 """
 from __future__ import annotations
 
