@@ -11,6 +11,7 @@ from app.pipeline import presets
 from app.pipeline.detect import FaceBox, Tilted, Turns, _apart
 from app.pipeline.engines import CenterFaceDetector, CenterFaceScan
 from app.pipeline.resample import (
+    LIFT,
     NOISY,
     for_detection,
     noise_level,
@@ -330,6 +331,20 @@ def test_detection_sees_a_smoothed_copy_of_a_grainy_photo_and_clean_photos_as_th
     assert noise_level(view) < NOISY and noise_level(grainy) > 2 * NOISY  # smoothed; the input is not changed
     detector = presets.build_detector("balanced")
     assert any(overlap(FACE, (f.x, f.y, f.w, f.h)) > 0.4 for f in detector(view))
+
+
+def test_detection_sees_a_dim_channel_of_a_strong_colour_cast_lifted(astronaut):
+    head = astronaut[20:300, 90:370].copy()  # a close-up, half of its face hidden (a hand, a head in front)
+    x, y, w, h = FACE[0] - 90, FACE[1] - 20, FACE[2], FACE[3]
+    head[y:y + h, x + 9:x + 59] = 90
+    warm = cv2.transform(head, np.diag([0.3, 0.6, 1.0]))  # blue 0.3x, green 0.6x: a warm white balance gone wrong
+    view = for_detection(warm)
+    top = [np.percentile(image[:, :, 0], 99.5) for image in (warm, view)]
+    assert top[0] < 80 and 1.9 * top[0] < top[1] <= LIFT * top[0] + 1  # lifted, at most LIFT times
+    assert np.array_equal(view[:, :, 2], warm[:, :, 2]) and warm[:, :, 0].max() < 80  # the input is not changed
+    assert np.array_equal(for_detection(head), head)  # every channel of its full range: looked at as it is
+    balanced = presets.build_detector("balanced")
+    assert any(overlap((x, y, w, h), (f.x, f.y, f.w, f.h)) > 0.3 for f in balanced(view))
 
 
 @pytest.mark.parametrize("shape", [(1, 4000), (4000, 1), (1, 1), (3, 7)])
