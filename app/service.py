@@ -150,13 +150,17 @@ class JobService:
         except Exception as exc:
             log.exception("job %s: could not be finished", job_id)
             self.registry.fail(job_id, plain(exc).message, when)
-        with self._disk(job_id):  # a delete that came as soon as the job showed done waits for this last write
+        try:  # a delete that came as soon as the job showed done waits for this last write
+            self._save_state(job_id)
+        except OSError:
+            log.exception("job %s: could not save its state", job_id)
+
+    def _save_state(self, job_id: str) -> None:
+        """Write a job's state as the registry has it now, under its folder's lock."""
+        with self._disk(job_id):
             final = self.registry.copy(job_id)
             if self.journal and final is not None:
-                try:
-                    self.journal.save(final)
-                except OSError:
-                    log.exception("job %s: could not save its state", job_id)
+                self.journal.save(final)
 
     def wait(self, job_id: str, timeout: float | None = None) -> dict | None:
         """Block until the job ends; return its final snapshot."""
@@ -235,10 +239,7 @@ class JobService:
             if entry.source is not None:
                 entry.source.unlink(missing_ok=True)
         self.registry.set_review(job.id, None)
-        with self._disk(job.id):
-            final = self.registry.copy(job.id)
-            if self.journal and final is not None:
-                self.journal.save(final)
+        self._save_state(job.id)
 
     def delete(self, job_id: str) -> bool:
         """Forget a job and delete its folder; False if there was no such job."""
