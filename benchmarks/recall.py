@@ -9,8 +9,9 @@ file-name prefixes before the first '_' (wider, wider416, dlib, ...).
 
 Every photo is measured as it is and under each transform of benchmarks/transforms.py (turned
 with no EXIF, grey, dark, grainy, faded, overexposed, colour-cast, sepia, soft, half size, JPEG
-quality 30, packed into 48 MP canvases and 12000x1700 panoramas), and close-ups cut around the
-larger faces (turned or tilted too: closeup90, closeup45, ...): `closeup` around the clear ones
+quality 30, packed into 48 MP canvases and 12000x1700 panoramas, or turned a quarter turn more each
+and packed into 12 MP collages), and close-ups cut around the larger faces (turned or tilted too:
+closeup90, closeup45, ...): `closeup` around the clear ones
 (WIDER's attributes: not invalid, not heavily blurred or occluded; every dlib face), `closeup-all`
 around every face of 40 px or more; `closeup+bright`, `closeup90+noisy`, ... change the crops'
 pixels too. The summary prints, per transform and preset, recall of faces >= 20 px, of crowd

@@ -1,5 +1,5 @@
 """Variants of the recall photos people really have: turned, tilted, grey, dark, grainy, faded, overexposed,
-colour-cast, sepia, soft, small, lossy, huge, panoramic, close.
+colour-cast, sepia, soft, small, lossy, huge, panoramic, turned every which way in one photo, close.
 
 Each transform takes the ground truth ({name: (image, [[x, y, w, h], ...])}) and returns a new
 one with the boxes moved to match; `montage` packs many photos into one large canvas at their
@@ -137,6 +137,18 @@ def montage(width: int, height: int, label: str) -> Callable[[Set], Set]:
     return apply
 
 
+def collage(width: int, height: int, label: str) -> Callable[[Set], Set]:
+    """Turn the photos a quarter turn more each, in turn, and pack them into width x height canvases.
+
+    A scanned album page or a collage: faces lying down and upside down beside upright ones, in one photo.
+    """
+    pack = montage(width, height, label)
+
+    def apply(samples: Set) -> Set:
+        return pack({name: turned(i % 4)({name: sample})[name] for i, (name, sample) in enumerate(samples.items())})
+    return apply
+
+
 def close_ups(samples: Set, least: float = 40.0, seed: int = 7, only: set[tuple[str, int]] | None = None) -> Set:
     """A close-up around every face at least `least` px tall: the face 1/8 to 1/2 of the crop's height.
 
@@ -180,4 +192,5 @@ TRANSFORMS: dict[str, Callable[[Set], Set]] = {
     "soft": pixels(soft),
     "48mp": montage(8000, 6000, "canvas48mp_"),
     "panorama": montage(12000, 1700, "panorama_"),
+    "collage": collage(4000, 3000, "collage12mp_"),
 }
