@@ -88,6 +88,17 @@ def test_fast_looks_closer_at_a_group_and_finds_its_smaller_faces(astronaut):
     assert closer(pair) == []
 
 
+def test_fast_looks_at_a_small_photo_at_its_own_size_too(astronaut):
+    own = next(d for d in presets.build_detector("fast").detector.independent if isinstance(d, presets.OwnSizeLook))
+    face = [(185, 80, 80, 90)]  # the astronaut's face in the 512-px photo (as `group_photo` places it)
+    small = cv2.resize(astronaut, (128, 128), interpolation=cv2.INTER_AREA)  # enlarged 2.5x for the 320-px look
+    found = own(small)
+    assert found and all(f.score >= own.bar for f in found)
+    assert covered([expand((4 * f.x, 4 * f.y, 4 * f.w, 4 * f.h), 0.2, 512, 512) for f in found], face) == 1
+    # A photo the look does not enlarge is not looked at twice.
+    assert own(astronaut) == []
+
+
 @pytest.mark.parametrize("name", ["rocket", "hubble_deep_field", "logo"])
 def test_fast_puts_no_region_on_a_photo_without_faces(name):
     # NASA's rocket, the Hubble deep field and scikit-image's logo: at one turn or another of each,

@@ -16,6 +16,7 @@ from app.pipeline.engines import (
     CenterFaceScan,
     GroupLook,
     MediaPipeDetector,
+    OwnSizeLook,
     centerface_problem,
 )
 
@@ -81,13 +82,18 @@ def _fast(threshold: float | None) -> Detector:
     close-ups it found 120 of 123 faces instead of 119, and 403 instead of 368 of the 509 faces of
     20 px and more in the upright photos, for 22 % and 14 % more time (more for the bar: 0.4 found
     120 and 394; a group of 2: 120 and 396, 45 % more time on close-ups).
+    A photo the 320-px look enlarges (a close-up crop, a thumbnail) is also looked at at its own size
+    (`OwnSizeLook`): 121 instead of 120 of the clear close-ups at every quarter turn, 114 instead of 112
+    grainy and 115 instead of 113 out of focus, the same upright photos and face-free regions, for
+    about 15 % more time on close-ups.
     """
     crowd = Crowd(support=0.5, floor=0.2, lone=15)
     tilted = Tilted(CenterFaceDetector(floor=0.2, recent=0), most=4, share=1 / 12)
     model = CenterFaceDetector(floor=tilted.low)
     small = CenterFaceScan(model, coarse=320, fine=320, min_face=float("inf"), max_upscale=2.5)
     bar = 0.3 if threshold is None else threshold
-    looks = EnsembleDetector([small], bar, independent=[*_mediapipe_vote(), GroupLook(small, bar)],
+    looks = EnsembleDetector([small], bar, independent=[*_mediapipe_vote(), GroupLook(small, bar),
+                                                        OwnSizeLook(small, bar)],
                              crowd=crowd, tilted=tilted)
     return Turns(looks, always=True, side=640)
 
