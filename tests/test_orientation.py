@@ -10,6 +10,7 @@ import pytest
 from app.pipeline import presets
 from app.pipeline.detect import FaceBox, Tilted, Turns, _apart
 from app.pipeline.engines import CenterFaceDetector, CenterFaceScan
+from app.pipeline.process import Options, find_regions
 from app.pipeline.resample import (
     LIFT,
     NOISY,
@@ -244,6 +245,38 @@ def test_turns_get_the_full_look_only_where_the_checks_say_so(astronaut):
     calls.clear()
     Turns(full([replace(sure, score=0.2)]), check=check([[], [], [], []]))(astronaut)
     assert len(calls) == 4
+
+
+def test_a_face_a_turn_is_sure_of_stays_sure_where_the_photo_as_it_is_saw_it_faint(astronaut):
+    # A close group selfie turned upside down: the look at the photo as it is finds one face sure and
+    # another only faintly (a crowd's word keeps it, padded more and within the half-photo budget);
+    # the turned look is sure of both. The faint face is past the budget, so only the turn's verdict
+    # keeps it redacted.
+    height, width = astronaut.shape[:2]
+    close = FaceBox(0, 0, width, 300, 0.9, "centerface")  # with its padding, over half the photo
+    faint = FaceBox(300, 350, 100, 120, 0.1, "centerface", margin=1.5, vouched=True)
+    sure = FaceBox(290, 340, 120, 130, 0.85, "mediapipe")
+    calls = []
+
+    def full(image):
+        calls.append(image.shape)
+        if len(calls) == 1:
+            return [close, faint]
+        assert len(calls) == 2  # the half turn only
+        return [replace(b, **dict(zip("xywh", unturn_box((b.x, b.y, b.w, b.h), 2, width, height))))
+                for b in (close, sure)]
+
+    answers = iter([[close], [], [close, sure], []])  # the check sees more face upside down: looked at
+    faces = Turns(full, check=lambda small: next(answers), check_side=512)(astronaut)
+    assert len(calls) == 2
+    [joined] = [f for f in faces if f.score < 0.9]
+    assert (joined.score, joined.vouched, joined.engine) == (0.85, False, "centerface+mediapipe")
+    assert (joined.x, joined.y, joined.w, joined.h, joined.margin) == (300, 350, 100, 120, 1.5)  # its box as it was
+    regions = find_regions(astronaut, lambda image: faces, Options(preset="balanced"))
+    assert any(r.x <= 300 and r.y <= 350 and r.x + r.w >= 400 and r.y + r.h >= 470 for r in regions)
+    # What the photo as it is found alone: the faint face does not fit the budget, and is left.
+    alone = find_regions(astronaut, lambda image: [close, faint], Options(preset="balanced"))
+    assert len(alone) == 1
 
 
 def test_the_photo_as_it_is_is_checked_at_the_coarse_looks_size_and_looked_at_once(astronaut):

@@ -143,7 +143,7 @@ def test_crowd_keeps_faint_faces_of_the_crowds_size_only_in_a_crowd():
     huge = FaceBox(500, 60, 150, 150, 0.2, "centerface")  # nearly 4x the faces beside it
     crowd = Crowd()
     kept = crowd.extra(sure + [middling, faint, huge], threshold=0.7)
-    assert kept == [middling, FaceBox(400, 105, 36, 38, 0.2, "centerface", margin=crowd.margin)]
+    assert kept == [middling, FaceBox(400, 105, 36, 38, 0.2, "centerface", margin=crowd.margin, vouched=True)]
     # Two faces (the middling one counts: it scores the support level) are no crowd.
     assert crowd.extra(sure[:1] + [middling, faint, huge], threshold=0.7) == []
 

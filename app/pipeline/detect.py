@@ -24,6 +24,7 @@ class FaceBox:
     engine: str
     margin: float = 1.0  # the share of the usual padding this box gets (looser boxes get more)
     tilted: bool = False  # found only in a cut turned 45 degrees (see `Tilted`)
+    vouched: bool = False  # kept only on a crowd's word (see `Crowd`): redacted within a budget
 
 
 @dataclass(frozen=True)
@@ -238,13 +239,13 @@ class Crowd:
                 continue
             if any(taken[j] for j in under.get(i, ())):
                 continue
-            kept.append(replace(face, margin=self.margin))
+            kept.append(replace(face, margin=self.margin, vouched=True))
             taken[i] = True
         return kept
 
 
 def merge(faces: list[FaceBox], more: list[FaceBox]) -> list[FaceBox]:
-    """Add `more` faces to `faces`: one that overlaps a face already there names its engine on it."""
+    """Add `more` faces to `faces`; one that overlaps a face already there is joined to it (`joined`)."""
     faces = list(faces)
     corners = _corner_rows(faces, len(faces) + len(more))  # the first len(faces) rows: the faces so far
     for box in more:
@@ -254,9 +255,19 @@ def merge(faces: list[FaceBox], more: list[FaceBox]) -> list[FaceBox]:
             corners[len(faces)] = _corners(box)
             faces.append(box)
         else:
-            face = faces[match]
-            faces[match] = replace(face, engine="+".join(sorted({*face.engine.split("+"), *box.engine.split("+")})))
+            faces[match] = joined(faces[match], box)
     return faces
+
+
+def joined(face: FaceBox, other: FaceBox) -> FaceBox:
+    """A face seen again by another look: its box as it was, the surer score, and both engines.
+
+    The surer verdict stands: a faint box a crowd vouched for (redacted only where it keeps the
+    photo at most half redacted) that another look is sure of is a sure face. A close group
+    selfie turned upside down showed it: the photo as it is gave faint boxes, the turn sure faces.
+    """
+    return replace(face, score=max(face.score, other.score), vouched=face.vouched and other.vouched,
+                   engine="+".join(sorted({*face.engine.split("+"), *other.engine.split("+")})))
 
 
 class Tilted:

@@ -157,10 +157,10 @@ def find_regions(pixels: np.ndarray, detector: Detector, options: Options, frame
         raise ImageError(f"Face detection failed on this image ({type(exc).__name__}).", "detection") from exc
     regions = []
     budget = redact.Budget(width, height, MOST_VOUCHED)
-    for face in sorted(faces, key=lambda f: (f.margin > 1, -f.score)):  # sure faces first, then the crowd's
+    for face in sorted(faces, key=lambda f: (f.vouched, -f.score)):  # sure faces first, then the crowd's
         box = (face.x * sx, face.y * sy, face.w * sx, face.h * sy)
         rect = redact.expand(box, options.padding * face.margin, width, height)
-        if rect is None or (face.margin > 1 and not budget.fits(rect)):
+        if rect is None or (face.vouched and not budget.fits(rect)):
             continue
         budget.add(rect)
         regions.append(Region(*rect, score=face.score, engine=face.engine, frame=frame))
