@@ -217,7 +217,7 @@ def _extra_one_by_one(crowd, candidates, threshold):
                       for k in kept_boxes)
         if max(covered_by, default=0.0) > crowd.overlap:
             continue
-        kept.append(replace(face, margin=crowd.margin))
+        kept.append(replace(face, margin=crowd.margin, vouched=True))
         kept_boxes.append(face)
     return kept
 
