@@ -99,6 +99,22 @@ def test_fast_looks_at_a_small_photo_at_its_own_size_too(astronaut):
     assert own(astronaut) == []
 
 
+@pytest.mark.parametrize("preset", ["balanced", "thorough"])
+def test_a_face_filling_a_large_photo_is_found_by_the_presets_that_look_at_640_px(preset):
+    # LFW faces (scikit-image's subset) fill their frame, like a passport photo or a close selfie;
+    # at 1200 px, CenterFace's 640-px look sees them 600 px tall and scored these under 0.4.
+    lfw = data.lfw_subset()
+    detector = presets.build_detector(preset)
+    for index in (5, 10, 36):
+        grey = cv2.resize((lfw[index] * 255).astype(np.uint8), (1200, 1200), interpolation=cv2.INTER_CUBIC)
+        faces = detector(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
+        assert any(f.h >= 600 and f.x <= 400 and f.x + f.w >= 800 for f in faces), index
+    close = next(d for d in detector.detector.independent if isinstance(d, presets.CloseUpLook))
+    # Its faces are the large ones only; `fast`, whose own look is at 320 px, does not take it.
+    assert close(cv2.resize(group_photo(data.astronaut()[..., ::-1].copy())[0], (1200, 800))) == []
+    assert presets.CloseUpLook(close.scan, 0.4, side=640)(np.zeros((1200, 1200, 3), np.uint8)) == []
+
+
 @pytest.mark.parametrize("name", ["rocket", "hubble_deep_field", "logo"])
 def test_fast_puts_no_region_on_a_photo_without_faces(name):
     # NASA's rocket, the Hubble deep field and scikit-image's logo: at one turn or another of each,

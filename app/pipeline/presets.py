@@ -14,6 +14,7 @@ from app.pipeline.detect import Crowd, Detector, EnsembleDetector, Tilted, Turns
 from app.pipeline.engines import (
     CenterFaceDetector,
     CenterFaceScan,
+    CloseUpLook,
     GroupLook,
     MediaPipeDetector,
     OwnSizeLook,
@@ -104,8 +105,9 @@ def _deep(threshold: float, crowd: Crowd, min_face: float, coarse: int, check_si
     The photo as it is is checked on the coarse look itself, which so costs nothing more.
     """
     model = CenterFaceDetector(floor=min(0.1, crowd.floor))
-    looks = EnsembleDetector([CenterFaceScan(model, coarse=coarse, min_face=min_face)], threshold,
-                             independent=_mediapipe_vote(), crowd=crowd,
+    scan = CenterFaceScan(model, coarse=coarse, min_face=min_face)
+    looks = EnsembleDetector([scan], threshold, independent=[*_mediapipe_vote(), CloseUpLook(scan, threshold)],
+                             crowd=crowd,
                              tilted=Tilted(CenterFaceDetector(floor=0.2, recent=0)))
     return Turns(looks, check=model, check_side=check_side, as_is_side=coarse)
 
