@@ -13,7 +13,8 @@ quality 30, packed into 48 MP canvases and 12000x1700 panoramas, or turned a qua
 and packed into 12 MP collages), and close-ups cut around the larger faces (turned or tilted too:
 closeup90, closeup45, ...): `closeup` around the clear ones
 (WIDER's attributes: not invalid, not heavily blurred or occluded; every dlib face), `closeup-all`
-around every face of 40 px or more; `closeup+bright`, `closeup90+noisy`, ... change the crops'
+around every face of 40 px or more, `closeup-tight` around the clear ones filling 0.6 to 0.9 of the
+crop's height, enlarged to 1200 px (a passport photo, a close selfie); `closeup+bright`, `closeup90+noisy`, ... change the crops'
 pixels too. The summary prints, per transform and preset, recall of faces >= 20 px, of crowd
 (wider_) faces >= 10 px, of close-up faces, regions on face-free photos, area redacted outside
 faces and ms per image.
@@ -41,7 +42,7 @@ from benchmarks.coverage import (
     recall_by_band,
     union_mask,
 )
-from benchmarks.transforms import TRANSFORMS, Set, close_ups, tilted
+from benchmarks.transforms import TRANSFORMS, Set, close_ups, tight_close_ups, tilted
 
 # Faces in the face-free photos all the same, found on looking at every region the presets redact there.
 # A region over one is counted apart, not as a false positive; they are not counted for recall either.
@@ -175,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transforms", default=",".join(TRANSFORMS),
                         help=f"comma-separated, of: {', '.join(TRANSFORMS)}, closeup, closeup90, closeup180, "
                              "closeup270, closeup45, closeup-45 (clear faces; a suffix not a quarter turn tilts them), "
-                             "closeup-all, closeup-all90, ... (every face >= 40 px); a close-up name + a transform "
+                             "closeup-all, closeup-all90, ... (every face >= 40 px), closeup-tight, closeup-tight90, "
+                             "... (clear faces filling 0.6-0.9 of crops enlarged to 1200 px); a close-up name + a transform "
                              "changes the crops too: closeup+noisy, closeup90+cast")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--tables", action="store_true", help="print the full table of each run, not only the summary")
@@ -189,10 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     for transform in args.transforms.split(","):
         if transform.startswith("closeup"):
             turning, _, tone = transform.partition("+")
-            everyone = turning.startswith("closeup-all")
-            derived = close_ups({n: s for n, s in samples.items() if n not in nofaces},
-                                only=None if everyone else clear_faces(args.folder))
-            degrees = int(turning[len("closeup-all" if everyone else "closeup"):] or 0)
+            everyone, tight = turning.startswith("closeup-all"), turning.startswith("closeup-tight")
+            cut = tight_close_ups if tight else close_ups
+            derived = cut({n: s for n, s in samples.items() if n not in nofaces},
+                          only=None if everyone else clear_faces(args.folder))
+            degrees = int(turning[len("closeup-all" if everyone else "closeup-tight" if tight else "closeup"):] or 0)
             if degrees % 90:
                 derived = tilted(degrees)(derived)
             elif degrees:

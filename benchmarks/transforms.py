@@ -173,6 +173,33 @@ def close_ups(samples: Set, least: float = 40.0, seed: int = 7, only: set[tuple[
     return out
 
 
+
+def tight_close_ups(samples: Set, only: set[tuple[str, int]] | None = None, least: float = 40.0, seed: int = 7,
+                    side: int = 1200) -> Set:
+    """A close-up filled by the face (0.6 to 0.9 of the crop's height) around every face at least `least` px tall.
+
+    A passport photo, a profile picture, a selfie held close: each crop is enlarged to `side` pixels,
+    as a phone's photo of a face that fills it would be. Only that face is scored; with `only`, just
+    the faces named there as (photo, index).
+    """
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, (image, faces) in samples.items():
+        height, width = image.shape[:2]
+        for i, (x, y, w, h) in enumerate(faces):
+            if h < least or (only is not None and (name, i) not in only):
+                continue
+            crop = int(max(h / rng.uniform(0.6, 0.9), w * 1.05))
+            x0 = int(round(x + w / 2 - crop * rng.uniform(0.45, 0.55)))
+            y0 = int(round(y + h / 2 - crop * rng.uniform(0.45, 0.55)))
+            x0, y0 = min(max(x0, int(x + w) - crop), int(x)), min(max(y0, int(y + h) - crop), int(y))
+            if x0 < 0 or y0 < 0 or x0 + crop > width or y0 + crop > height:
+                continue
+            scale = side / crop
+            out[f"{name}#{i}"] = (cv2.resize(image[y0:y0 + crop, x0:x0 + crop], (side, side), interpolation=cv2.INTER_CUBIC),
+                                  [[(x - x0) * scale, (y - y0) * scale, w * scale, h * scale]])
+    return out
+
 TRANSFORMS: dict[str, Callable[[Set], Set]] = {
     "upright": lambda samples: samples,
     "turn90": turned(1),

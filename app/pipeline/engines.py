@@ -312,13 +312,14 @@ class OwnSizeLook:
 
 
 class CloseUpLook:
-    """A small look for faces that fill much of the photo, for presets whose coarse look is larger (`balanced`).
+    """A small look for faces that fill much of the photo, for presets whose coarse look is larger.
 
     CenterFace finds faces up to a few hundred pixels tall: at 640 px, a face filling a passport
-    photo or a selfie is 500 px or more, and scored 0.3-0.5 where at 320 px it scored 0.4-0.8.
-    So the photo is also looked at at `side` pixels on its longest side, and each face found there
-    at least `share` of the photo's shorter side tall and scoring `bar` counts on its own (smaller
-    ones are the other looks'). A preset whose coarse look is no larger does not take it.
+    photo or a selfie is 500 px or more, and scored 0.3-0.5 where at 320 px it scored 0.4-0.8
+    (some, 0.1-0.2 at 320 px, scored 0.5-0.75 at 160). So the photo is also looked at at `side`
+    pixels on its longest side, and each face found there at least `share` of the photo's shorter
+    side tall and scoring `bar` counts on its own (smaller ones are the other looks'). A preset
+    whose coarse look is no larger does not take it.
     """
 
     engine = CenterFaceDetector.engine

@@ -87,6 +87,8 @@ def _fast(threshold: float | None) -> Detector:
     (`OwnSizeLook`): 121 instead of 120 of the clear close-ups at every quarter turn, 114 instead of 112
     grainy and 115 instead of 113 out of focus, the same upright photos and face-free regions, for
     about 15 % more time on close-ups.
+    A face filling the photo is looked for at 160 px too (`CloseUpLook`): 108 instead of 107 of the
+    111 clear faces cut to fill 0.6-0.9 of a 1200-px crop (benchmarks/recall.py closeup-tight).
     """
     crowd = Crowd(support=0.5, floor=0.2, lone=15)
     tilted = Tilted(CenterFaceDetector(floor=0.2, recent=0), most=4, share=1 / 12)
@@ -94,7 +96,7 @@ def _fast(threshold: float | None) -> Detector:
     small = CenterFaceScan(model, coarse=320, fine=320, min_face=float("inf"), max_upscale=2.5)
     bar = 0.3 if threshold is None else threshold
     looks = EnsembleDetector([small], bar, independent=[*_mediapipe_vote(), GroupLook(small, bar),
-                                                        OwnSizeLook(small, bar)],
+                                                        OwnSizeLook(small, bar), CloseUpLook(small, bar, side=160)],
                              crowd=crowd, tilted=tilted)
     return Turns(looks, always=True, side=640)
 
@@ -106,8 +108,8 @@ def _deep(threshold: float, crowd: Crowd, min_face: float, coarse: int, check_si
     """
     model = CenterFaceDetector(floor=min(0.1, crowd.floor))
     scan = CenterFaceScan(model, coarse=coarse, min_face=min_face)
-    looks = EnsembleDetector([scan], threshold, independent=[*_mediapipe_vote(), CloseUpLook(scan, threshold)],
-                             crowd=crowd,
+    close = [CloseUpLook(scan, threshold, side=side) for side in (320, 160)]
+    looks = EnsembleDetector([scan], threshold, independent=[*_mediapipe_vote(), *close], crowd=crowd,
                              tilted=Tilted(CenterFaceDetector(floor=0.2, recent=0)))
     return Turns(looks, check=model, check_side=check_side, as_is_side=coarse)
 
