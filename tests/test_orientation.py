@@ -300,6 +300,19 @@ def test_the_photo_as_it_is_is_checked_at_the_coarse_looks_size_and_looked_at_on
     assert len(runs) == 2
 
 
+def test_balanced_takes_its_coarse_look_once_where_its_fine_look_is_two_tiles(astronaut):
+    # A 2048x1152 photo: the coarse look, two fine tiles and the two close-up looks come before the
+    # check of the photo as it is, which is the coarse look again.
+    detector = presets.build_detector("balanced")
+    model = detector.check
+    shapes = []
+    run = model._session.run
+    model._session = type("Session", (), {"run": lambda _self, out, feed: shapes.append(feed[model._input].shape)
+                                          or run(out, feed)})()
+    detector(cv2.resize(astronaut, (2048, 1152)))
+    assert shapes.count((1, 3, 384, 640)) == 1 and shapes.count((1, 3, 640, 1024)) == 2
+
+
 def test_tiles_cover_a_frame_and_overlap_enough_for_a_face():
     cut = tiles(4267, 3200, 1024, 160)
     covered = np.zeros((3200, 4267), bool)

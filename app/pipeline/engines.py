@@ -148,7 +148,7 @@ class CenterFaceDetector:
     STRIDE = 4  # the heatmap's pixels per input pixel
     ALIGN = 32
 
-    def __init__(self, floor: float = 0.2, overlap: float = 0.3, recent: int = 4) -> None:
+    def __init__(self, floor: float = 0.2, overlap: float = 0.3, recent: int = 6) -> None:
         import onnxruntime
 
         path = _centerface_file()
@@ -161,7 +161,8 @@ class CenterFaceDetector:
         self._session = onnxruntime.InferenceSession(free_image_size(path.read_bytes()), settings,
                                                      providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
-        self.floor, self.overlap, self.recent = floor, overlap, recent  # recent: frames remembered
+        self.floor, self.overlap, self.recent = floor, overlap, recent  # recent: frames remembered (a coarse
+        # look, two fine tiles, two close-up looks: the as-is check of `detect.Turns` still finds the coarse one)
         self._seen: list[tuple[np.ndarray, list[FaceBox]]] = []  # the last few frames and their faces
 
     def __call__(self, frame: np.ndarray) -> list[FaceBox]:
