@@ -149,6 +149,14 @@ def collage(width: int, height: int, label: str) -> Callable[[Set], Set]:
     return apply
 
 
+def _faces_to_cut(samples: Set, least: float, only: set[tuple[str, int]] | None):
+    """Each face at least `least` px tall (with `only`, just those named there as (photo, index)), with its photo."""
+    for name, (image, faces) in samples.items():
+        for i, face in enumerate(faces):
+            if face[3] >= least and (only is None or (name, i) in only):
+                yield f"{name}#{i}", image, face
+
+
 def close_ups(samples: Set, least: float = 40.0, seed: int = 7, only: set[tuple[str, int]] | None = None) -> Set:
     """A close-up around every face at least `least` px tall: the face 1/8 to 1/2 of the crop's height.
 
@@ -157,21 +165,17 @@ def close_ups(samples: Set, least: float = 40.0, seed: int = 7, only: set[tuple[
     """
     rng = np.random.default_rng(seed)
     out = {}
-    for name, (image, faces) in samples.items():
+    for key, image, (x, y, w, h) in _faces_to_cut(samples, least, only):
         height, width = image.shape[:2]
-        for i, (x, y, w, h) in enumerate(faces):
-            if h < least or (only is not None and (name, i) not in only):
-                continue
-            side = min(height, width, int(h * rng.uniform(2, 8)))
-            if side < h * 2:
-                continue
-            x0 = int(np.clip(x + w / 2 - side * rng.uniform(0.3, 0.7), 0, width - side))
-            y0 = int(np.clip(y + h / 2 - side * rng.uniform(0.3, 0.7), 0, height - side))
-            if x < x0 or y < y0 or x + w > x0 + side or y + h > y0 + side:
-                continue
-            out[f"{name}#{i}"] = image[y0:y0 + side, x0:x0 + side].copy(), [[x - x0, y - y0, w, h]]
+        side = min(height, width, int(h * rng.uniform(2, 8)))
+        if side < h * 2:
+            continue
+        x0 = int(np.clip(x + w / 2 - side * rng.uniform(0.3, 0.7), 0, width - side))
+        y0 = int(np.clip(y + h / 2 - side * rng.uniform(0.3, 0.7), 0, height - side))
+        if x < x0 or y < y0 or x + w > x0 + side or y + h > y0 + side:
+            continue
+        out[key] = image[y0:y0 + side, x0:x0 + side].copy(), [[x - x0, y - y0, w, h]]
     return out
-
 
 
 def tight_close_ups(samples: Set, only: set[tuple[str, int]] | None = None, least: float = 40.0, seed: int = 7,
@@ -184,21 +188,19 @@ def tight_close_ups(samples: Set, only: set[tuple[str, int]] | None = None, leas
     """
     rng = np.random.default_rng(seed)
     out = {}
-    for name, (image, faces) in samples.items():
+    for key, image, (x, y, w, h) in _faces_to_cut(samples, least, only):
         height, width = image.shape[:2]
-        for i, (x, y, w, h) in enumerate(faces):
-            if h < least or (only is not None and (name, i) not in only):
-                continue
-            crop = int(max(h / rng.uniform(0.6, 0.9), w * 1.05))
-            x0 = int(round(x + w / 2 - crop * rng.uniform(0.45, 0.55)))
-            y0 = int(round(y + h / 2 - crop * rng.uniform(0.45, 0.55)))
-            x0, y0 = min(max(x0, int(x + w) - crop), int(x)), min(max(y0, int(y + h) - crop), int(y))
-            if x0 < 0 or y0 < 0 or x0 + crop > width or y0 + crop > height:
-                continue
-            scale = side / crop
-            out[f"{name}#{i}"] = (cv2.resize(image[y0:y0 + crop, x0:x0 + crop], (side, side), interpolation=cv2.INTER_CUBIC),
-                                  [[(x - x0) * scale, (y - y0) * scale, w * scale, h * scale]])
+        crop = int(max(h / rng.uniform(0.6, 0.9), w * 1.05))
+        x0 = int(round(x + w / 2 - crop * rng.uniform(0.45, 0.55)))
+        y0 = int(round(y + h / 2 - crop * rng.uniform(0.45, 0.55)))
+        x0, y0 = min(max(x0, int(x + w) - crop), int(x)), min(max(y0, int(y + h) - crop), int(y))
+        if x0 < 0 or y0 < 0 or x0 + crop > width or y0 + crop > height:
+            continue
+        scale = side / crop
+        out[key] = (cv2.resize(image[y0:y0 + crop, x0:x0 + crop], (side, side), interpolation=cv2.INTER_CUBIC),
+                    [[(x - x0) * scale, (y - y0) * scale, w * scale, h * scale]])
     return out
+
 
 TRANSFORMS: dict[str, Callable[[Set], Set]] = {
     "upright": lambda samples: samples,
