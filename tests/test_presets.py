@@ -115,6 +115,20 @@ def test_a_face_filling_a_large_photo_is_found_by_the_presets_that_look_at_640_p
     assert presets.CloseUpLook(close.scan, 0.4, side=640)(np.zeros((1200, 1200, 3), np.uint8)) == []
 
 
+def test_fast_finds_a_face_filling_a_large_photo_at_its_160_px_look():
+    # These three LFW faces at 1200 px scored under fast's bar at its 320-px look; at 160 px they pass it.
+    lfw = data.lfw_subset()
+    detector = presets.build_detector("fast")
+    close = next(d for d in detector.detector.independent if isinstance(d, presets.CloseUpLook))
+    assert close.side == 160
+    for index in (9, 30, 83):
+        grey = cv2.resize((lfw[index] * 255).astype(np.uint8), (1200, 1200), interpolation=cv2.INTER_CUBIC)
+        photo = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+        assert any(f.h >= 600 and f.x <= 400 and f.x + f.w >= 800 for f in close(photo)), index
+        assert any(f.h >= 600 and f.x <= 400 and f.x + f.w >= 800 for f in detector(photo)), index
+    assert close(cv2.resize(group_photo(data.astronaut()[..., ::-1].copy())[0], (1200, 800))) == []
+
+
 @pytest.mark.parametrize("name", ["rocket", "hubble_deep_field", "logo"])
 def test_fast_puts_no_region_on_a_photo_without_faces(name):
     # NASA's rocket, the Hubble deep field and scikit-image's logo: at one turn or another of each,
