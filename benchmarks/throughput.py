@@ -17,8 +17,9 @@ centre-cropped, repeated as needed), then measures images per second for:
              resolution, the backend it picks by itself), the peer the default preset is held to
 Each product row also gives the output's size relative to the input's (out/in), and by the share of
 each frame redacted (printed as the rows run).
-Then, on one core: the cost of each look the default preset takes at a 1080p frame, and each
-preset on one 48-megapixel photo (8000x6000, the frames tiled).
+Then, on one core: the cost of each look the default preset takes at a 1080p frame (and, on
+average over 20 frames, of the looks a frame earns: the tilted look, the full looks at the turns
+the checks choose), and each preset on one 48-megapixel photo (8000x6000, the frames tiled).
 Each row is the best of --rounds runs, the rows taking turns, so that a busy moment on a
 shared machine does not land on one row only; a row that would be over in less than --seconds
 takes the frames again (the floor and `fast` get through 100 frames in about half a second).
@@ -193,6 +194,7 @@ def looks(frames: list[Path]) -> None:
     from app.pipeline.engines import (
         CenterFaceDetector,
         CenterFaceScan,
+        CloseUpLook,
         MediaPipeDetector,
     )
     from app.pipeline.resample import for_detection, rescale, turn
@@ -210,6 +212,8 @@ def looks(frames: list[Path]) -> None:
     print(f"  turn checks (3 turns at 480 px; the photo as it is is checked on the 640-px look) "
           f"{timed(lambda: [model(turn(small, q)) for q in (1, 2, 3)]):6.1f}")
     print(f"  MediaPipe {timed(lambda: mediapipe(image)):6.1f}")
+    print("  close-up looks (faces that fill the photo) " + ", ".join(
+        f"at {side} px {timed(lambda s=side: CloseUpLook(scan, 0.4, side=s)(image)):.1f}" for side in (320, 160)))
     ensemble = build_detector("balanced").detector  # inside the turns: the looks, fused, with the crowd rule
     decided = []
     for path in frames[:20]:
@@ -218,7 +222,30 @@ def looks(frames: list[Path]) -> None:
     print(f"  fusing the looks and the crowd rule, as the photo is {np.mean(decided):6.1f} "
           f"(on average over {len(decided)} frames; the most {max(decided):.1f})")
     print(f"  whole preset {timed(lambda: build_detector('balanced')(for_detection(image)), 1):6.1f} (first call)")
+    later_looks(frames[:20])
     writing(frames[:20])
+
+
+def later_looks(frames: list[Path]) -> None:
+    """What the looks each frame earns cost the default preset, on average: the tilted look at its faint
+    boxes (and at the whole frame, where they say it is tilted), and the full looks at the turns the checks choose."""
+    from app.pipeline.detect import merge
+    from app.pipeline.resample import for_detection, turn
+
+    turns = build_detector("balanced")
+    ensemble = turns.detector
+    tilted, looked = [], []
+    for path in frames:
+        image = for_detection(cv2.imread(str(path)))
+        faces, candidates = ensemble._looked(image)
+        found = []
+        tilted.append(timed(lambda: found.extend(ensemble.tilted.find(
+            image, candidates, faces, look=lambda turned: ensemble._looked(turned, image.shape[:2])[0])), 1))
+        chosen = turns._turns_to_look(image, merge(faces, found))
+        looked.append(timed(lambda: [ensemble(turn(image, q)) for q in chosen], 1) if chosen else 0.0)
+    print(f"  tilted look {np.mean(tilted):6.1f} (on average over {len(frames)} frames; the most {max(tilted):.1f})")
+    print(f"  full looks at the turns the checks choose {np.mean(looked):6.1f} (on average over {len(frames)} frames; "
+          f"{sum(t > 0 for t in looked)} of them chose one or more)")
 
 
 def writing(frames: list[Path]) -> None:
