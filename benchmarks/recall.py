@@ -191,11 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     for transform in args.transforms.split(","):
         if transform.startswith("closeup"):
             turning, _, tone = transform.partition("+")
-            everyone, tight = turning.startswith("closeup-all"), turning.startswith("closeup-tight")
-            cut = tight_close_ups if tight else close_ups
+            kind = next(k for k in ("closeup-all", "closeup-tight", "closeup") if turning.startswith(k))
+            cut = tight_close_ups if kind == "closeup-tight" else close_ups
             derived = cut({n: s for n, s in samples.items() if n not in nofaces},
-                          only=None if everyone else clear_faces(args.folder))
-            degrees = int(turning[len("closeup-all" if everyone else "closeup-tight" if tight else "closeup"):] or 0)
+                          only=None if kind == "closeup-all" else clear_faces(args.folder))
+            degrees = int(turning[len(kind):] or 0)
             if degrees % 90:
                 derived = tilted(degrees)(derived)
             elif degrees:

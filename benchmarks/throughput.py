@@ -214,7 +214,8 @@ def looks(frames: list[Path]) -> None:
     print(f"  MediaPipe {timed(lambda: mediapipe(image)):6.1f}")
     print("  close-up looks (faces that fill the photo) " + ", ".join(
         f"at {side} px {timed(lambda s=side: CloseUpLook(scan, 0.4, side=s)(image)):.1f}" for side in (320, 160)))
-    ensemble = build_detector("balanced").detector  # inside the turns: the looks, fused, with the crowd rule
+    turns = build_detector("balanced")
+    ensemble = turns.detector  # inside the turns: the looks, fused, with the crowd rule
     decided = []
     for path in frames[:20]:
         passes = [p for member in ensemble.members for p in member.passes(cv2.imread(str(path)))]
@@ -222,17 +223,16 @@ def looks(frames: list[Path]) -> None:
     print(f"  fusing the looks and the crowd rule, as the photo is {np.mean(decided):6.1f} "
           f"(on average over {len(decided)} frames; the most {max(decided):.1f})")
     print(f"  whole preset {timed(lambda: build_detector('balanced')(for_detection(image)), 1):6.1f} (first call)")
-    later_looks(frames[:20])
+    later_looks(turns, frames[:20])
     writing(frames[:20])
 
 
-def later_looks(frames: list[Path]) -> None:
+def later_looks(turns, frames: list[Path]) -> None:
     """What the looks each frame earns cost the default preset, on average: the tilted look at its faint
     boxes (and at the whole frame, where they say it is tilted), and the full looks at the turns the checks choose."""
     from app.pipeline.detect import merge
     from app.pipeline.resample import for_detection, turn
 
-    turns = build_detector("balanced")
     ensemble = turns.detector
     tilted, looked = [], []
     for path in frames:

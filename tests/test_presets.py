@@ -99,34 +99,43 @@ def test_fast_looks_at_a_small_photo_at_its_own_size_too(astronaut):
     assert own(astronaut) == []
 
 
+def lfw_face_at_1200_px(index: int) -> np.ndarray:
+    """One of scikit-image's LFW faces, which fill their frame, enlarged to 1200 px (a passport photo, a close selfie)."""
+    grey = cv2.resize((data.lfw_subset()[index] * 255).astype(np.uint8), (1200, 1200), interpolation=cv2.INTER_CUBIC)
+    return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+
+
+def fills_the_middle(faces: list[FaceBox]) -> bool:
+    return any(f.h >= 600 and f.x <= 400 and f.x + f.w >= 800 for f in faces)
+
+
+def close_up_look(detector) -> presets.CloseUpLook:
+    """The first close-up look of a preset, checked to take only large faces (none in a group photo)."""
+    close = next(d for d in detector.detector.independent if isinstance(d, presets.CloseUpLook))
+    assert close(cv2.resize(group_photo(data.astronaut()[..., ::-1].copy())[0], (1200, 800))) == []
+    return close
+
+
 @pytest.mark.parametrize("preset", ["balanced", "thorough"])
 def test_a_face_filling_a_large_photo_is_found_by_the_presets_that_look_at_640_px(preset):
-    # LFW faces (scikit-image's subset) fill their frame, like a passport photo or a close selfie;
-    # at 1200 px, CenterFace's 640-px look sees them 600 px tall and scored these under 0.4.
-    lfw = data.lfw_subset()
+    # At 1200 px, CenterFace's 640-px look sees these LFW faces 600 px tall and scored them under 0.4.
     detector = presets.build_detector(preset)
     for index in (5, 10, 36):
-        grey = cv2.resize((lfw[index] * 255).astype(np.uint8), (1200, 1200), interpolation=cv2.INTER_CUBIC)
-        faces = detector(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
-        assert any(f.h >= 600 and f.x <= 400 and f.x + f.w >= 800 for f in faces), index
-    close = next(d for d in detector.detector.independent if isinstance(d, presets.CloseUpLook))
-    # Its faces are the large ones only; `fast`, whose own look is at 320 px, does not take it.
-    assert close(cv2.resize(group_photo(data.astronaut()[..., ::-1].copy())[0], (1200, 800))) == []
+        assert fills_the_middle(detector(lfw_face_at_1200_px(index))), index
+    close = close_up_look(detector)
+    # `fast`, whose own look is at 320 px, does not take a 640-px one.
     assert presets.CloseUpLook(close.scan, 0.4, side=640)(np.zeros((1200, 1200, 3), np.uint8)) == []
 
 
 def test_fast_finds_a_face_filling_a_large_photo_at_its_160_px_look():
     # These three LFW faces at 1200 px scored under fast's bar at its 320-px look; at 160 px they pass it.
-    lfw = data.lfw_subset()
     detector = presets.build_detector("fast")
-    close = next(d for d in detector.detector.independent if isinstance(d, presets.CloseUpLook))
+    close = close_up_look(detector)
     assert close.side == 160
     for index in (9, 30, 83):
-        grey = cv2.resize((lfw[index] * 255).astype(np.uint8), (1200, 1200), interpolation=cv2.INTER_CUBIC)
-        photo = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
-        assert any(f.h >= 600 and f.x <= 400 and f.x + f.w >= 800 for f in close(photo)), index
-        assert any(f.h >= 600 and f.x <= 400 and f.x + f.w >= 800 for f in detector(photo)), index
-    assert close(cv2.resize(group_photo(data.astronaut()[..., ::-1].copy())[0], (1200, 800))) == []
+        photo = lfw_face_at_1200_px(index)
+        assert fills_the_middle(close(photo)), index
+        assert fills_the_middle(detector(photo)), index
 
 
 @pytest.mark.parametrize("name", ["rocket", "hubble_deep_field", "logo"])
