@@ -302,6 +302,22 @@ class _FixedLook:
         return [Pass(1.0, self.boxes)]
 
 
+def test_mediapipe_sure_alone_stands_only_where_centerface_saw_something():
+    image = np.zeros((400, 800, 3), np.uint8)
+    faint = FaceBox(100, 100, 40, 40, 0.05, "centerface")  # far under the threshold: no face by itself
+    seen = FaceBox(95, 98, 46, 44, 0.8, "mediapipe")  # MediaPipe sure of the same place
+    unseen = FaceBox(500, 100, 60, 60, 0.8, "mediapipe")  # sure where CenterFace found nothing at all
+
+    def sure(_image):
+        return [seen, unseen]
+
+    found = EnsembleDetector([_FixedLook([faint])], 0.4, crowd=Crowd(floor=0.03), seconded=[sure])(image)
+    assert found == [seen]
+    # The close-up looks' own verdicts need no second.
+    both = EnsembleDetector([_FixedLook([faint])], 0.4, crowd=Crowd(floor=0.03), independent=[sure])(image)
+    assert both == [seen, unseen]
+
+
 def test_a_lone_face_smaller_than_the_promise_must_be_sure_unless_a_crowd_vouches():
     speck = FaceBox(100, 100, 12, 12, 0.45, "centerface")  # over the threshold, under `lone` pixels
     sure_speck = FaceBox(300, 100, 12, 12, 0.6, "centerface")

@@ -392,14 +392,16 @@ class EnsembleDetector:
 
     The passes of `members` vote together through `fuse`; a face is kept when its consensus
     score reaches `threshold`, or, with `crowd`, when the photo's crowd vouches for it. Each
-    of `independent` (MediaPipe) keeps the boxes it is confident of on its own, merged into
-    an overlapping face where there is one.
+    of `independent` (the close-up looks) keeps the boxes it is confident of on its own, merged
+    into an overlapping face where there is one. Each of `seconded` (MediaPipe, another engine)
+    does so only where the members saw something too, however faintly (a box down to their
+    floor): one engine's certainty over a place the other sees nothing at all is not enough.
     """
 
     def __init__(self, members: list, threshold: float, independent: list | None = None,
-                 crowd: Crowd | None = None, tilted: Tilted | None = None) -> None:
+                 crowd: Crowd | None = None, tilted: Tilted | None = None, seconded: list | None = None) -> None:
         self.members, self.threshold, self.independent, self.crowd = members, threshold, independent or [], crowd
-        self.tilted = tilted
+        self.tilted, self.seconded = tilted, seconded or []
 
     def __call__(self, image: np.ndarray) -> list[FaceBox]:
         faces, candidates = self._looked(image)
@@ -411,6 +413,8 @@ class EnsembleDetector:
     def _looked(self, image: np.ndarray, size: tuple[int, int] | None = None) -> tuple[list[FaceBox], list[FaceBox]]:
         """The faces of one image, and every fused box down to the floor; `size` as in `CenterFaceScan.passes`."""
         faces, candidates = self._decide([p for member in self.members for p in member.passes(image, size)])
+        for detector in self.seconded:
+            faces = merge(faces, [box for box in detector(image) if _seen(box, candidates)])
         for detector in self.independent:
             faces = merge(faces, detector(image))
         return faces, candidates
@@ -431,8 +435,18 @@ class EnsembleDetector:
         return faces + self.crowd.extra(candidates, self.threshold), everything
 
     def close(self) -> None:
-        for member in self.members + self.independent:
+        for member in self.members + self.seconded + self.independent:
             getattr(getattr(member, "model", member), "close", lambda: None)()
+
+
+def _seen(box: FaceBox, boxes: list[FaceBox]) -> bool:
+    """Tell whether any of `boxes` overlaps `box` (IoU above 0.2) or has its centre inside it."""
+    if not boxes:
+        return False
+    corners = _corner_rows(boxes)
+    middles = (corners[:, :2] + corners[:, 2:]) / 2
+    inside = ((middles >= [box.x, box.y]) & (middles <= [box.x + box.w, box.y + box.h])).all(axis=1)
+    return bool((inside | (_iou_with(_corners(box), corners) > 0.2)).any())
 
 
 def _centre_in(face: FaceBox, box: FaceBox) -> bool:
