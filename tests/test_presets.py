@@ -138,6 +138,16 @@ def test_fast_finds_a_face_filling_a_large_photo_at_its_160_px_look():
         assert fills_the_middle(detector(photo)), index
 
 
+def test_balanced_keeps_the_faintest_face_only_its_160_px_look_finds():
+    # LFW face 30 at 1200 px: 0.49 at the 160-px look, the faintest face only that look finds; the
+    # look's bar (0.47, above the other looks' 0.4) stays under it.
+    detector = presets.build_detector("balanced")
+    look = next(d for d in detector.detector.independent if isinstance(d, presets.CloseUpLook) and d.side == 160)
+    photo = lfw_face_at_1200_px(30)
+    assert fills_the_middle(look(photo))
+    assert fills_the_middle(detector(photo))
+
+
 @pytest.mark.parametrize("name", ["rocket", "hubble_deep_field", "logo"])
 def test_fast_puts_no_region_on_a_photo_without_faces(name):
     # NASA's rocket, the Hubble deep field and scikit-image's logo: at one turn or another of each,
