@@ -104,7 +104,7 @@ def _fast(threshold: float | None) -> Detector:
 
 
 def _deep(threshold: float, crowd: Crowd, min_face: float, coarse: int, check_side: int,
-          smallest_bar: float | None = None) -> Detector:
+          smallest_bar: float = 0.0) -> Detector:
     """CenterFace at a coarse size and at the size `min_face` needs, voting together; turns checked.
 
     The photo as it is is checked on the coarse look itself, which so costs nothing more.
@@ -113,7 +113,7 @@ def _deep(threshold: float, crowd: Crowd, min_face: float, coarse: int, check_si
     """
     model = CenterFaceDetector(floor=min(0.1, crowd.floor))
     scan = CenterFaceScan(model, coarse=coarse, min_face=min_face)
-    close = [CloseUpLook(scan, threshold, side=320), CloseUpLook(scan, max(threshold, smallest_bar or 0), side=160)]
+    close = [CloseUpLook(scan, threshold, side=320), CloseUpLook(scan, max(threshold, smallest_bar), side=160)]
     looks = EnsembleDetector([scan], threshold, seconded=_mediapipe_vote(), independent=close, crowd=crowd,
                              tilted=Tilted(CenterFaceDetector(floor=0.2, recent=0)))
     return Turns(looks, check=model, check_side=check_side, as_is_side=coarse)
